@@ -1,0 +1,376 @@
+package cyberark
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/secretbroker/secretbroker/providers"
+)
+
+// Defaults applied by New to zero-valued Config fields.
+const (
+	// DefaultWebService is the IIS application CCP is installed as.
+	DefaultWebService = "AIMWebService"
+	// DefaultFolder is the folder CCP looks in when none is given.
+	DefaultFolder = "Root"
+	// DefaultRequestTimeout bounds one HTTP request to CCP.
+	DefaultRequestTimeout = 30 * time.Second
+	// DefaultAttempts is how many times Get asks while a password is being
+	// changed.
+	DefaultAttempts = 3
+	// DefaultBackoff is the first wait between those attempts.
+	DefaultBackoff = 500 * time.Millisecond
+)
+
+// Limits enforced by New.
+const (
+	maxAttempts          = 10
+	maxConnectionTimeout = 600
+)
+
+// Config configures one CyberArk CCP provider instance: one CCP endpoint and
+// one AppID. It is decoded from the daemon's YAML with unknown fields
+// rejected. Credentials are never inline: the client certificate and key are
+// read from files.
+//
+// Example:
+//
+//	type: cyberark
+//	url: https://ccp.example.com
+//	app_id: secretbroker
+//	client_certificate_file: /etc/secretbroker/ccp-client.pem
+//	client_key_file: /etc/secretbroker/ccp-client-key.pem
+//	ca_file: /etc/secretbroker/corp-root-ca.pem
+type Config struct {
+	// URL is the base address of the CCP web server, "https://host[:port]"
+	// optionally followed by a path prefix (a reverse proxy's). Required.
+	// Only https is accepted; it must not contain user info, a query or a
+	// fragment. The usual HTTPS_PROXY and NO_PROXY environment variables
+	// apply. Example: "https://ccp.example.com".
+	URL string `yaml:"url"`
+
+	// WebService is the name of the CCP IIS application, the first path
+	// element before /api/Accounts. Default "AIMWebService". Example:
+	// "AIMWebServiceCert" for a second, certificate-only installation.
+	WebService string `yaml:"web_service"`
+
+	// AppID is the CyberArk Application ID the daemon asks as (CCP's AppID
+	// parameter). Required. Example: "secretbroker".
+	AppID string `yaml:"app_id"`
+
+	// Folder is the folder inside each Safe the objects are in (CCP's
+	// Folder parameter). Default "Root". Example: "Root\\RPA".
+	Folder string `yaml:"folder"`
+
+	// QueryFormat switches from CCP's Safe/Folder/Object parameters to its
+	// free Query parameter, "Safe=<safe>;Folder=<folder>;Object=<name>",
+	// with QueryFormat "exact" (the object name must equal the name) or
+	// "regexp" (CCP treats the object name as a regular expression; the
+	// name is sent verbatim, so characters such as "+" and "." are regular
+	// expression operators and a pattern that matches several objects is a
+	// FailedPrecondition error). Default "": use Object=, which is exact.
+	// Names, Safes and folders containing ";" cannot be sent in a Query and
+	// are rejected with InvalidArgument.
+	QueryFormat string `yaml:"query_format"`
+
+	// ConnectionTimeout is CCP's ConnectionTimeout parameter: how many
+	// seconds CCP itself keeps trying to reach the Vault. Default 0: the
+	// parameter is not sent and CCP uses its own default (30 s). It must be
+	// shorter than RequestTimeout, or CCP's answer would come after the
+	// daemon gave up. Example: 10.
+	ConnectionTimeout int `yaml:"connection_timeout"`
+
+	// ClientCertificateFile is a PEM file holding the client certificate
+	// (and any intermediates) presented to CCP for mutual TLS, the AppID's
+	// certificate authentication. Optional; requires ClientKeyFile.
+	// Example: "/etc/secretbroker/ccp-client.pem".
+	ClientCertificateFile string `yaml:"client_certificate_file"`
+
+	// ClientKeyFile is the PEM file holding the private key of
+	// ClientCertificateFile. Optional; requires ClientCertificateFile.
+	// Example: "/etc/secretbroker/ccp-client-key.pem".
+	ClientKeyFile string `yaml:"client_key_file"`
+
+	// CAFile is a PEM bundle of the certificate authorities that sign the
+	// CCP server's certificate. When set, only these authorities are
+	// trusted (the system roots are not). Default "": the system roots.
+	// Example: "/etc/secretbroker/corp-root-ca.pem".
+	CAFile string `yaml:"ca_file"`
+
+	// ServerName overrides the name sent in TLS SNI and checked against
+	// the server certificate, for when URL names the server by an address
+	// its certificate does not list. Default "": the host of URL. Example:
+	// "ccp.example.com".
+	ServerName string `yaml:"server_name"`
+
+	// InsecureSkipVerifyThisIsUnsafe turns OFF verification of the CCP
+	// server's certificate: anyone on the network path can then pose as
+	// CCP and receive every request, or hand out passwords of its own
+	// choosing. It exists for lab setups only; New logs a warning when it
+	// is set. Default false. It cannot be combined with CAFile.
+	InsecureSkipVerifyThisIsUnsafe bool `yaml:"insecure_skip_verify_this_is_unsafe"`
+
+	// RequestTimeout bounds each HTTP request to CCP, in addition to the
+	// caller's own deadline (whichever comes first wins). Default 30s.
+	// Example: "10s".
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+
+	// Retries says how Get waits while CyberArk is changing the password
+	// (PasswordChangeInProcess, or error APPAP282E).
+	Retries RetryConfig `yaml:"retries"`
+
+	// Logger receives the provider's warnings (such as the one about
+	// InsecureSkipVerifyThisIsUnsafe). Nil uses slog.Default(). Not
+	// configurable from YAML.
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// RetryConfig says how Get retries while CyberArk reports that it is
+// changing the requested password.
+type RetryConfig struct {
+	// Attempts is how many requests Get makes in all for one call while the
+	// password is being changed: the first one and Attempts-1 retries.
+	// Default 3; 1 disables retries; at most 10. Example: 5.
+	Attempts int `yaml:"attempts"`
+
+	// Backoff is the wait before the first retry; each further wait is
+	// twice the previous one. Get never waits past the caller's deadline:
+	// when the next wait would end after it, Get gives up at once. Default
+	// 500ms. Example: "1s".
+	Backoff time.Duration `yaml:"backoff"`
+}
+
+// settings is a validated Config with defaults applied and files loaded.
+type settings struct {
+	endpoint       *url.URL // scheme, host and path of .../api/Accounts
+	appID          string
+	folder         string
+	queryFormat    string // "", "Exact" or "Regexp" (CCP's spelling)
+	connTimeout    int
+	requestTimeout time.Duration
+	attempts       int
+	backoff        time.Duration
+	tls            *tls.Config
+	insecure       bool
+	log            *slog.Logger
+}
+
+func configErr(field, problem, fix string) error {
+	return &providers.ConfigError{Field: field, Problem: problem, Fix: fix}
+}
+
+// validate checks cfg, applies defaults and loads the certificate files.
+func validate(cfg Config) (*settings, error) {
+	s := &settings{log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+
+	// url
+	raw := strings.TrimSpace(cfg.URL)
+	if raw == "" {
+		return nil, configErr("url", "is required", "set the CCP base address, e.g. https://ccp.example.com")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, configErr("url", "is not a valid URL", "write it as https://host[:port]")
+	}
+	switch {
+	case !strings.EqualFold(u.Scheme, "https"):
+		return nil, configErr("url", "must use https (passwords must not cross the network in clear text)",
+			"write it as https://host[:port]")
+	case u.Host == "" || u.Hostname() == "":
+		return nil, configErr("url", "has no host", "write it as https://host[:port]")
+	case u.User != nil:
+		return nil, configErr("url", "must not contain user info (credentials are never inline)",
+			"remove the user:password@ part; authenticate with client_certificate_file/client_key_file")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, configErr("url", "must not contain a query or a fragment", "write it as https://host[:port]")
+	}
+
+	// web_service
+	ws := strings.TrimSpace(cfg.WebService)
+	if ws == "" {
+		ws = DefaultWebService
+	}
+	if strings.ContainsAny(ws, "/?#%\\") || hasControl(ws) {
+		return nil, configErr("web_service", "must be a single path element",
+			"write the IIS application name only, e.g. AIMWebService")
+	}
+	s.endpoint = &url.URL{
+		Scheme: "https",
+		Host:   u.Host,
+		Path:   strings.TrimRight(u.Path, "/") + "/" + ws + "/api/Accounts",
+	}
+
+	// app_id
+	s.appID = strings.TrimSpace(cfg.AppID)
+	if s.appID == "" {
+		return nil, configErr("app_id", "is required", "set the CyberArk Application ID the daemon is registered as")
+	}
+	if hasControl(s.appID) {
+		return nil, configErr("app_id", "contains control characters", "set the Application ID as shown in the PVWA")
+	}
+
+	// folder
+	s.folder = cfg.Folder
+	if s.folder == "" {
+		s.folder = DefaultFolder
+	}
+	if hasControl(s.folder) {
+		return nil, configErr("folder", "contains control characters", `write a folder such as "Root"`)
+	}
+
+	// query_format
+	switch strings.ToLower(strings.TrimSpace(cfg.QueryFormat)) {
+	case "":
+	case "exact":
+		s.queryFormat = "Exact"
+	case "regexp":
+		s.queryFormat = "Regexp"
+	default:
+		return nil, configErr("query_format", fmt.Sprintf("unknown value %q", cfg.QueryFormat),
+			`write "exact" or "regexp", or leave it out to use the Object parameter`)
+	}
+	if s.queryFormat != "" && strings.ContainsRune(s.folder, ';') {
+		return nil, configErr("folder", `contains ";", which cannot be sent in a CCP Query`,
+			"rename the folder or leave query_format out")
+	}
+
+	// request_timeout
+	s.requestTimeout = cfg.RequestTimeout
+	if s.requestTimeout < 0 {
+		return nil, configErr("request_timeout", "must not be negative", "write a duration such as 30s")
+	}
+	if s.requestTimeout == 0 {
+		s.requestTimeout = DefaultRequestTimeout
+	}
+
+	// connection_timeout
+	s.connTimeout = cfg.ConnectionTimeout
+	if s.connTimeout < 0 || s.connTimeout > maxConnectionTimeout {
+		return nil, configErr("connection_timeout", fmt.Sprintf("must be between 0 and %d seconds", maxConnectionTimeout),
+			"write a number of seconds such as 10, or leave it out for CCP's default")
+	}
+	if s.connTimeout > 0 && time.Duration(s.connTimeout)*time.Second >= s.requestTimeout {
+		return nil, configErr("connection_timeout", "must be shorter than request_timeout (CCP would answer after the daemon gave up)",
+			"lower connection_timeout or raise request_timeout")
+	}
+
+	// retries
+	s.attempts = cfg.Retries.Attempts
+	if s.attempts < 0 || s.attempts > maxAttempts {
+		return nil, configErr("retries.attempts", fmt.Sprintf("must be between 1 and %d", maxAttempts),
+			"write 1 for no retries, or leave it out for the default of 3")
+	}
+	if s.attempts == 0 {
+		s.attempts = DefaultAttempts
+	}
+	s.backoff = cfg.Retries.Backoff
+	if s.backoff < 0 {
+		return nil, configErr("retries.backoff", "must not be negative", "write a duration such as 500ms")
+	}
+	if s.backoff == 0 {
+		s.backoff = DefaultBackoff
+	}
+
+	// TLS
+	tc, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.tls = tc
+	s.insecure = cfg.InsecureSkipVerifyThisIsUnsafe
+	return s, nil
+}
+
+// tlsConfig builds the client TLS configuration from the certificate files.
+// Its errors name the file field, never the file's content.
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+
+	certFile, keyFile := strings.TrimSpace(cfg.ClientCertificateFile), strings.TrimSpace(cfg.ClientKeyFile)
+	switch {
+	case certFile != "" && keyFile == "":
+		return nil, configErr("client_key_file", "is required with client_certificate_file",
+			"set the PEM file holding the client certificate's private key")
+	case certFile == "" && keyFile != "":
+		return nil, configErr("client_certificate_file", "is required with client_key_file",
+			"set the PEM file holding the client certificate")
+	case certFile != "":
+		certPEM, err := os.ReadFile(certFile)
+		if err != nil {
+			return nil, configErr("client_certificate_file", "cannot be read: "+fileProblem(err),
+				"check the path and that the daemon's user may read it")
+		}
+		keyPEM, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, configErr("client_key_file", "cannot be read: "+fileProblem(err),
+				"check the path and that the daemon's user may read it")
+		}
+		// tls.X509KeyPair's errors describe the PEM structure, never key
+		// material; they are still left out of the message, which says
+		// what to check instead.
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, configErr("client_key_file",
+				"does not hold the private key of client_certificate_file, or one of the two files is not PEM",
+				"point client_certificate_file at the PEM certificate and client_key_file at its PEM private key")
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+
+	if caFile := strings.TrimSpace(cfg.CAFile); caFile != "" {
+		if cfg.InsecureSkipVerifyThisIsUnsafe {
+			return nil, configErr("insecure_skip_verify_this_is_unsafe", "contradicts ca_file",
+				"remove insecure_skip_verify_this_is_unsafe (ca_file is the safe way to trust a private CA)")
+		}
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, configErr("ca_file", "cannot be read: "+fileProblem(err),
+				"check the path and that the daemon's user may read it")
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, configErr("ca_file", "holds no PEM certificate", "point it at a PEM bundle of CA certificates")
+		}
+		tc.RootCAs = pool
+	}
+
+	if sn := strings.TrimSpace(cfg.ServerName); sn != "" {
+		if strings.ContainsAny(sn, "/:@ ") || hasControl(sn) {
+			return nil, configErr("server_name", "must be a host name", "write the name the server certificate lists, e.g. ccp.example.com")
+		}
+		tc.ServerName = sn
+	}
+	tc.InsecureSkipVerify = cfg.InsecureSkipVerifyThisIsUnsafe
+	return tc, nil
+}
+
+// fileProblem describes a file error without repeating the path.
+func fileProblem(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}

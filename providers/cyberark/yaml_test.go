@@ -1,0 +1,56 @@
+package cyberark_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/secretbroker/secretbroker/providers/cyberark"
+)
+
+// TestYAML decodes every field the way the daemon does (unknown fields
+// rejected), so that a renamed tag shows here.
+func TestYAML(t *testing.T) {
+	const doc = `
+url: https://ccp.example.com
+web_service: AIMWebServiceCert
+app_id: secretbroker
+folder: Root\RPA
+query_format: exact
+connection_timeout: 10
+client_certificate_file: /etc/sb/client.pem
+client_key_file: /etc/sb/client-key.pem
+ca_file: /etc/sb/ca.pem
+server_name: ccp.example.com
+insecure_skip_verify_this_is_unsafe: false
+request_timeout: 20s
+retries:
+  attempts: 5
+  backoff: 250ms
+`
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	var cfg cyberark.Config
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	want := cyberark.Config{
+		URL: "https://ccp.example.com", WebService: "AIMWebServiceCert", AppID: "secretbroker",
+		Folder: `Root\RPA`, QueryFormat: "exact", ConnectionTimeout: 10,
+		ClientCertificateFile: "/etc/sb/client.pem", ClientKeyFile: "/etc/sb/client-key.pem",
+		CAFile: "/etc/sb/ca.pem", ServerName: "ccp.example.com",
+		RequestTimeout: 20 * time.Second,
+		Retries:        cyberark.RetryConfig{Attempts: 5, Backoff: 250 * time.Millisecond},
+	}
+	if cfg != want {
+		t.Errorf("decoded %+v\nwant    %+v", cfg, want)
+	}
+
+	dec = yaml.NewDecoder(strings.NewReader("url: https://x\ninsecure_skip_verify: true\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err == nil {
+		t.Error("a shorter spelling of the insecure flag was accepted")
+	}
+}
