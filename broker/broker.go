@@ -310,7 +310,7 @@ func (b *Broker) Resolve(ctx context.Context, req Request) ([]Candidate, error) 
 
 func describe(op string, req Request) (string, string) {
 	if req.AutoLogin {
-		return op, fmt.Sprintf("auto-login of user %q", req.Username)
+		return op, fmt.Sprintf("for user %q", req.Username)
 	}
 	s := fmt.Sprintf("%q in locker %q", req.Credential, req.Locker)
 	if req.Username != "" {
