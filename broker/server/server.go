@@ -8,6 +8,8 @@ package server
 import (
 	"context"
 	"errors"
+	"net/url"
+	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/grpc"
@@ -22,7 +24,8 @@ import (
 	"github.com/secretbroker/secretbroker/providers"
 )
 
-// CallerHeader is the metadata key a client may set to say who it is; the
+// CallerHeader is the metadata key a client may set to say who it is,
+// percent-encoding anything that is not printable ASCII; the
 // broker records it in its audit log and forwards it to vaults that audit
 // (CyberArk's Reason). It is informational: it grants nothing.
 const CallerHeader = "x-secretbroker-caller"
@@ -130,14 +133,26 @@ func (s *Server) DeleteCredential(ctx context.Context, req *pb.DeleteCredentialR
 func caller(ctx context.Context) string {
 	who := "unnamed"
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(CallerHeader); len(v) > 0 && v[0] != "" && len(v[0]) <= 256 && utf8.ValidString(v[0]) {
-			who = v[0]
+		if v := md.Get(CallerHeader); len(v) > 0 && v[0] != "" {
+			// Clients percent-encode what is not printable ASCII.
+			if u, err := url.PathUnescape(v[0]); err == nil && len(u) <= 256 && utf8.ValidString(u) && !hasControl(u) {
+				who = u
+			}
 		}
 	}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil && p.Addr.String() != "" {
 		who += "@" + p.Addr.String()
 	}
 	return who
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
 }
 
 var codeMap = map[providers.Code]codes.Code{

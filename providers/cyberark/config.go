@@ -44,12 +44,14 @@ const (
 //
 // Example:
 //
-//	type: cyberark
-//	url: https://ccp.example.com
-//	app_id: secretbroker
-//	client_certificate_file: /etc/secretbroker/ccp-client.pem
-//	client_key_file: /etc/secretbroker/ccp-client-key.pem
-//	ca_file: /etc/secretbroker/corp-root-ca.pem
+//	providers:
+//	  ark:
+//	    cyberark:
+//	      url: https://ccp.example.com
+//	      app_id: secretbroker
+//	      client_certificate_file: /etc/secretbroker/ccp-client.pem
+//	      client_key_file: /etc/secretbroker/ccp-client-key.pem
+//	      ca_file: /etc/secretbroker/corp-root-ca.pem
 type Config struct {
 	// URL is the base address of the CCP web server, "https://host[:port]"
 	// optionally followed by a path prefix (a reverse proxy's). Required.
