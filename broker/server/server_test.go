@@ -69,7 +69,7 @@ func (s *scripted) Delete(ctx context.Context, req broker.Request) (*broker.Cand
 	return &broker.Candidate{Scope: broker.ScopeSystem}, nil
 }
 
-func client(t *testing.T, b Broker) pb.SecretBrokerClient {
+func client(t testing.TB, b Broker) pb.SecretBrokerClient {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	g := grpc.NewServer()
