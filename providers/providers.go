@@ -180,23 +180,35 @@ func (e *Error) Unwrap() error { return e.Err }
 // gives its code, context errors give Canceled or DeadlineExceeded, and
 // anything else is left to p.Code.
 func CodeOf(p Provider, err error) Code {
-	if err == nil {
-		return OK
-	}
-	var pe *Error
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	if errors.Is(err, context.Canceled) {
-		return Canceled
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return DeadlineExceeded
+	if c, ok := CommonCode(err); ok {
+		return c
 	}
 	if p == nil {
 		return Unknown
 	}
 	return p.Code(err)
+}
+
+// CommonCode classifies what all providers share: nil is OK, an *Error in
+// the chain gives its code, and context errors give Canceled or
+// DeadlineExceeded. ok is false for any other error, which the provider's
+// Code must classify from its backend's own error types; a Code method
+// starts with CommonCode so that it never repeats these rules.
+func CommonCode(err error) (c Code, ok bool) {
+	if err == nil {
+		return OK, true
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Code, true
+	}
+	if errors.Is(err, context.Canceled) {
+		return Canceled, true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return DeadlineExceeded, true
+	}
+	return Unknown, false
 }
 
 // ReasonOf returns the caller-safe reason of the first *Error in err's chain,

@@ -1,27 +1,23 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/secretbroker/secretbroker/internal/daemontest"
 	pb "github.com/secretbroker/secretbroker/proto/secretbroker/v1"
 )
 
@@ -37,7 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "secretbrokerd")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", binary, daemontest.Package).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building secretbrokerd: %v\n%s", err, out)
 		os.Exit(1)
@@ -47,90 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type proc struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr *strings.Builder
-	done   chan error
-}
-
-var listening = regexp.MustCompile(`listening on (\S+)`)
-
-// start runs secretbrokerd with args and waits for its "listening" line.
-func start(t *testing.T, args ...string) *proc {
+func start(t *testing.T, args ...string) *daemontest.Daemon {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &proc{cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1)}
-	cmd.Stderr = &syncWriter{b: d.stderr}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				lines <- m[1]
-			}
-		}
-		close(lines)
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() { d.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-d.done
-		}
-	})
-	select {
-	case addr, ok := <-lines:
-		if !ok {
-			err := <-d.done
-			t.Fatalf("secretbrokerd exited before listening: %v\n%s", err, d.stderr)
-		}
-		d.addr = addr
-	case <-time.After(60 * time.Second):
-		t.Fatalf("secretbrokerd did not start listening\n%s", d.stderr)
-	}
-	return d
+	return daemontest.Start(t, binary, nil, args...)
 }
 
-type syncWriter struct {
-	b *strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
-
-// stop sends SIGTERM and expects a clean exit.
-func (d *proc) stop(t *testing.T) {
-	t.Helper()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-d.done:
-		if err != nil {
-			t.Fatalf("secretbrokerd exited with %v after SIGTERM\n%s", err, d.stderr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("secretbrokerd did not stop after SIGTERM")
-	}
-}
-
-func dial(t *testing.T, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
+func dial(t *testing.T, addr string) *grpc.ClientConn { return daemontest.Dial(t, addr) }
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -153,7 +71,7 @@ func wantCode(t *testing.T, err error, code codes.Code, contains ...string) {
 func TestDefaultConfigEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
 	d := start(t, "-data-dir", dataDir, "-listen", "127.0.0.1:0")
-	conn := dial(t, d.addr)
+	conn := dial(t, d.Addr)
 	c := pb.NewSecretBrokerClient(conn)
 
 	// The key was created with mode 0600 and is not in the logs.
@@ -256,11 +174,11 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 	if !strings.Contains(strings.Join(services, " "), "secretbroker.v1.SecretBroker") {
 		t.Fatalf("reflection lists %v", services)
 	}
-	d.stop(t)
+	d.Stop(t)
 
 	// Nothing secret reached the logs.
 	keyHex, _ := os.ReadFile(key)
-	logs := d.stderr.String()
+	logs := d.Logs()
 	for _, s := range []string{"system-pw", "user-pw", "login-pw", strings.TrimSpace(string(keyHex))} {
 		if strings.Contains(logs, s) {
 			t.Fatalf("daemon log carries a secret (%d bytes):\n%s", len(s), logs)
@@ -269,35 +187,23 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 
 	// A restart reads what the first run stored, with the same key.
 	d = start(t, "-data-dir", dataDir, "-listen", "127.0.0.1:0")
-	c = pb.NewSecretBrokerClient(dial(t, d.addr))
+	c = pb.NewSecretBrokerClient(dial(t, d.Addr))
 	got, err = c.GetCredential(ctx(t), &pb.GetCredentialRequest{Locker: "demo", Credential: "erp"})
 	if err != nil || got.Credential.Attributes["password"] != "system-pw" {
 		t.Fatalf("after restart: %v", err)
 	}
-	d.stop(t)
+	d.Stop(t)
 }
 
-// run starts secretbrokerd expecting it to fail at once, and returns its
-// exit code and stderr.
 func run(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, stderr.String()
+	return daemontest.Run(t, binary, args...)
 }
 
 func TestWrongKeyIsOneClearLine(t *testing.T) {
 	dataDir := t.TempDir()
 	d := start(t, "-data-dir", dataDir, "-listen", "127.0.0.1:0")
-	d.stop(t)
+	d.Stop(t)
 	other := make([]byte, 32)
 	for i := range other {
 		other[i] = byte(i)
@@ -348,5 +254,5 @@ func TestUnixSocket(t *testing.T) {
 	if _, err := c.ListLockers(ctx(t), &pb.ListLockersRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	d.stop(t)
+	d.Stop(t)
 }

@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -66,18 +65,8 @@ func apiCode(code string) (providers.Code, bool) {
 
 // classify is Provider.Code.
 func classify(err error) providers.Code {
-	if err == nil {
-		return providers.OK
-	}
-	var pe *providers.Error
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	if errors.Is(err, context.Canceled) {
-		return providers.Canceled
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return providers.DeadlineExceeded
+	if c, ok := providers.CommonCode(err); ok {
+		return c
 	}
 	if credentialFailure(err) {
 		// The daemon could not get credentials: STS refused AssumeRole, no

@@ -386,18 +386,8 @@ func defaultReason(c providers.Code) string {
 
 // Code classifies an error returned by this provider.
 func (p *Provider) Code(err error) providers.Code {
-	if err == nil {
-		return providers.OK
-	}
-	var pe *providers.Error
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	if errors.Is(err, context.Canceled) {
-		return providers.Canceled
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return providers.DeadlineExceeded
+	if c, ok := providers.CommonCode(err); ok {
+		return c
 	}
 	c, _, _ := classify(err)
 	return c

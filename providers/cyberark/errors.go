@@ -1,7 +1,6 @@
 package cyberark
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -283,24 +282,15 @@ func isTLSError(err error) bool {
 
 // classify returns the code of an error that Get produced or wrapped.
 func classify(err error) providers.Code {
-	if err == nil {
-		return providers.OK
-	}
-	var pe *providers.Error
-	if errors.As(err, &pe) {
-		return pe.Code
+	if c, ok := providers.CommonCode(err); ok {
+		return c
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ae.code()
 	}
-	switch {
-	case errors.Is(err, errPasswordChanging):
+	if errors.Is(err, errPasswordChanging) {
 		return providers.Unavailable
-	case errors.Is(err, context.Canceled):
-		return providers.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		return providers.DeadlineExceeded
 	}
 	if isTLSError(err) {
 		return providers.Unavailable

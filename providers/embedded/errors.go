@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 
@@ -51,16 +50,10 @@ func (p *Provider) Code(err error) providers.Code {
 }
 
 func code(err error) providers.Code {
-	var pe *providers.Error
+	if c, ok := providers.CommonCode(err); ok {
+		return c
+	}
 	switch {
-	case err == nil:
-		return providers.OK
-	case errors.As(err, &pe):
-		return pe.Code
-	case errors.Is(err, context.Canceled):
-		return providers.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		return providers.DeadlineExceeded
 	case errors.Is(err, ErrNotFound):
 		return providers.NotFound
 	case errors.Is(err, ErrInvalidRef),
