@@ -11,8 +11,8 @@ import (
 type fixedCode struct{ c Code }
 
 func (f fixedCode) Get(context.Context, Ref) (*Secret, error) { return nil, errors.New("unused") }
-func (f fixedCode) Code(error) Code                            { return f.c }
-func (f fixedCode) Close() error                               { return nil }
+func (f fixedCode) Code(error) Code                           { return f.c }
+func (f fixedCode) Close() error                              { return nil }
 
 func TestCodeOf(t *testing.T) {
 	p := fixedCode{NotFound}

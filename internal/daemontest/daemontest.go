@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,11 +25,19 @@ import (
 const Package = "github.com/secretbroker/secretbroker/cmd/secretbrokerd"
 
 // Build builds secretbrokerd into a temporary directory and returns the
-// binary's path.
+// binary's path. It builds in the main module's directory, so the daemon is
+// built with the main module's dependencies even when the calling test
+// lives in another module (test/integration).
 func Build(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "secretbrokerd")
-	if out, err := exec.Command("go", "build", "-o", bin, Package).CombinedOutput(); err != nil {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("daemontest: cannot find its own source file")
+	}
+	cmd := exec.Command("go", "build", "-o", bin, Package)
+	cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building secretbrokerd: %v\n%s", err, out)
 	}
 	return bin
