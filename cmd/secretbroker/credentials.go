@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/secretbroker/secretbroker/naming"
 	pb "github.com/secretbroker/secretbroker/proto/secretbroker/v1"
@@ -69,6 +70,64 @@ func checkUser(u string) error {
 		return nil
 	}
 	return naming.ValidateUsername(u)
+}
+
+// flagGroup is a set of flags that several commands share, such as target
+// or schemeFlags.
+type flagGroup interface {
+	// register adds the flags to fs.
+	register(fs *flag.FlagSet)
+	// check validates the parsed flags for the command cmd.
+	check(cmd string) error
+}
+
+// parseGroup parses args for the command spec, whose only flags besides the
+// global ones are those of g, and checks g. It returns the positional
+// arguments, which are a usage error (reported before g's checks) unless
+// positional is set.
+func (a *app) parseGroup(spec *cmdSpec, g flagGroup, args []string, positional bool) ([]string, error) {
+	fs := a.newFlags(spec)
+	g.register(fs)
+	err := a.parse(fs, spec, args)
+	if err == nil && !positional {
+		err = noArgs(fs, spec)
+	}
+	if err == nil {
+		err = g.check(spec.path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return fs.Args(), nil
+}
+
+// parseNoArgs parses args into fs, the flags of the command spec, which
+// takes no positional arguments.
+func (a *app) parseNoArgs(fs *flag.FlagSet, spec *cmdSpec, args []string) error {
+	if err := a.parse(fs, spec, args); err != nil {
+		return err
+	}
+	return noArgs(fs, spec)
+}
+
+// callAndPrint sends req to the daemon with method, such as
+// pb.SecretBrokerClient.GetCredential, and prints the response: as protojson
+// with -o json, otherwise with text.
+func callAndPrint[Req any, Resp proto.Message](ctx context.Context, a *app,
+	method func(pb.SecretBrokerClient, context.Context, Req, ...grpc.CallOption) (Resp, error),
+	req Req, text func(Resp) error) error {
+	var resp Resp
+	err := a.call(ctx, func(ctx context.Context, c pb.SecretBrokerClient, opts ...grpc.CallOption) (err error) {
+		resp, err = method(c, ctx, req, opts...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if a.g.json() {
+		return writeProto(a.stdout, resp)
+	}
+	return text(resp)
 }
 
 // scopeName returns the scope as text output shows it: USER, SYSTEM,
@@ -240,10 +299,7 @@ and INCLUDES EVERY VALUE UNMASKED: it is meant for scripts.`,
 	var attrs listFlag
 	fs.Var(&attrs, "attr", "return only this attribute (repeatable); with exactly one, print its bare value")
 	reveal := fs.Bool("reveal", false, "show password-like values instead of "+mask)
-	if err := a.parse(fs, spec, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs, spec); err != nil {
+	if err := a.parseNoArgs(fs, spec, args); err != nil {
 		return err
 	}
 	if *locker == "" || *cred == "" {
@@ -253,26 +309,17 @@ and INCLUDES EVERY VALUE UNMASKED: it is meant for scripts.`,
 		return err
 	}
 	req := &pb.GetCredentialRequest{Locker: *locker, Credential: *cred, Username: *usr, Attributes: attrs}
-	var resp *pb.GetCredentialResponse
-	err := a.call(ctx, func(ctx context.Context, c pb.SecretBrokerClient, opts ...grpc.CallOption) (err error) {
-		resp, err = c.GetCredential(ctx, req, opts...)
-		return err
+	return callAndPrint(ctx, a, pb.SecretBrokerClient.GetCredential, req, func(resp *pb.GetCredentialResponse) error {
+		if len(attrs) == 1 {
+			return writeBare(a.stdout, resp.GetCredential(), attrs[0])
+		}
+		fmt.Fprintln(a.stdout, describeCredential(resp.GetScope(), resp.GetSource(), resp.GetCredential()))
+		if ln := resp.GetLoginName(); ln != "" {
+			fmt.Fprintf(a.stdout, "login name: %s\n", plain(ln))
+		}
+		writeAttributes(a.stdout, resp.GetCredential(), attrs, *reveal)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	switch {
-	case a.g.json():
-		return writeProto(a.stdout, resp)
-	case len(attrs) == 1:
-		return writeBare(a.stdout, resp.GetCredential(), attrs[0])
-	}
-	fmt.Fprintln(a.stdout, describeCredential(resp.GetScope(), resp.GetSource(), resp.GetCredential()))
-	if ln := resp.GetLoginName(); ln != "" {
-		fmt.Fprintf(a.stdout, "login name: %s\n", plain(ln))
-	}
-	writeAttributes(a.stdout, resp.GetCredential(), attrs, *reveal)
-	return nil
 }
 
 func (a *app) autologin(ctx context.Context, args []string) error {
@@ -294,10 +341,7 @@ EVERY VALUE UNMASKED: it is meant for scripts.`,
 	fs := a.newFlags(spec)
 	usr := fs.String("user", "", "Control Room username, such as 'ABCD\\user123' (required)")
 	reveal := fs.Bool("reveal", false, "show password-like values instead of "+mask)
-	if err := a.parse(fs, spec, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs, spec); err != nil {
+	if err := a.parseNoArgs(fs, spec, args); err != nil {
 		return err
 	}
 	if *usr == "" {
@@ -306,21 +350,13 @@ EVERY VALUE UNMASKED: it is meant for scripts.`,
 	if err := checkUser(*usr); err != nil {
 		return err
 	}
-	var resp *pb.GetAutoLoginCredentialResponse
-	err := a.call(ctx, func(ctx context.Context, c pb.SecretBrokerClient, opts ...grpc.CallOption) (err error) {
-		resp, err = c.GetAutoLoginCredential(ctx, &pb.GetAutoLoginCredentialRequest{Username: *usr}, opts...)
-		return err
+	req := &pb.GetAutoLoginCredentialRequest{Username: *usr}
+	return callAndPrint(ctx, a, pb.SecretBrokerClient.GetAutoLoginCredential, req, func(resp *pb.GetAutoLoginCredentialResponse) error {
+		fmt.Fprintln(a.stdout, describeCredential(pb.Scope_SCOPE_AUTO_LOGIN, resp.GetSource(), resp.GetCredential()))
+		fmt.Fprintf(a.stdout, "login name: %s\n", plain(resp.GetLoginName()))
+		writeAttributes(a.stdout, resp.GetCredential(), nil, *reveal)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if a.g.json() {
-		return writeProto(a.stdout, resp)
-	}
-	fmt.Fprintln(a.stdout, describeCredential(pb.Scope_SCOPE_AUTO_LOGIN, resp.GetSource(), resp.GetCredential()))
-	fmt.Fprintf(a.stdout, "login name: %s\n", plain(resp.GetLoginName()))
-	writeAttributes(a.stdout, resp.GetCredential(), nil, *reveal)
-	return nil
 }
 
 func (a *app) resolve(ctx context.Context, args []string) error {
@@ -341,36 +377,24 @@ verbatim from the configured mapping. -o json prints the ResolveNameResponse.`,
 			`secretbroker resolve -autologin -user user123@rpa.abcd.com`,
 		},
 	}
-	fs := a.newFlags(spec)
 	var t target
-	t.register(fs)
-	if err := a.parse(fs, spec, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs, spec); err != nil {
-		return err
-	}
-	if err := t.check(spec.path); err != nil {
+	if _, err := a.parseGroup(spec, &t, args, false); err != nil {
 		return err
 	}
 	req := &pb.ResolveNameRequest{AutoLogin: t.autoLogin, Locker: t.locker, Credential: t.credential, Username: t.user}
-	var resp *pb.ResolveNameResponse
-	err := a.call(ctx, func(ctx context.Context, c pb.SecretBrokerClient, opts ...grpc.CallOption) (err error) {
-		resp, err = c.ResolveName(ctx, req, opts...)
-		return err
+	return callAndPrint(ctx, a, pb.SecretBrokerClient.ResolveName, req, func(resp *pb.ResolveNameResponse) error {
+		return writeCandidates(a.stdout, resp.GetCandidates())
 	})
-	if err != nil {
-		return err
-	}
-	if a.g.json() {
-		return writeProto(a.stdout, resp)
-	}
-	if len(resp.GetCandidates()) == 0 {
-		fmt.Fprintln(a.stdout, "no candidates")
+}
+
+// writeCandidates writes the candidates of resolve as a numbered table.
+func writeCandidates(w io.Writer, candidates []*pb.Candidate) error {
+	if len(candidates) == 0 {
+		fmt.Fprintln(w, "no candidates")
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 8, 3, ' ', 0)
-	for i, c := range resp.GetCandidates() {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	for i, c := range candidates {
 		src := c.GetSource()
 		prov := "provider " + plain(src.GetProvider())
 		if k := src.GetProviderKind(); k != "" {
@@ -398,33 +422,25 @@ kind, secret name prefix (or CyberArk Safe) and whether put and delete work.
 It shows no secrets. -o json prints the ListLockersResponse.`,
 		examples: []string{`secretbroker lockers`, `secretbroker -o json lockers`},
 	}
-	fs := a.newFlags(spec)
-	if err := a.parse(fs, spec, args); err != nil {
+	if err := a.parseNoArgs(a.newFlags(spec), spec, args); err != nil {
 		return err
 	}
-	if err := noArgs(fs, spec); err != nil {
-		return err
-	}
-	var resp *pb.ListLockersResponse
-	err := a.call(ctx, func(ctx context.Context, c pb.SecretBrokerClient, opts ...grpc.CallOption) (err error) {
-		resp, err = c.ListLockers(ctx, &pb.ListLockersRequest{}, opts...)
-		return err
+	return callAndPrint(ctx, a, pb.SecretBrokerClient.ListLockers, &pb.ListLockersRequest{}, func(resp *pb.ListLockersResponse) error {
+		return writeLockers(a.stdout, resp.GetLockers())
 	})
-	if err != nil {
-		return err
-	}
-	if a.g.json() {
-		return writeProto(a.stdout, resp)
-	}
+}
+
+// writeLockers writes the lockers as a table.
+func writeLockers(w io.Writer, lockers []*pb.Locker) error {
 	dash := func(s string) string {
 		if s == "" {
 			return "-"
 		}
 		return plain(s)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 8, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPROVIDER\tKIND\tPREFIX\tSAFE\tWRITABLE")
-	for _, l := range resp.GetLockers() {
+	for _, l := range lockers {
 		w := "no"
 		if l.GetWritable() {
 			w = "yes"
@@ -460,16 +476,12 @@ value starting with @ or equal to - can be given through key=-.`,
 			`secretbroker put -locker finance -credential tls certificate=@cert.pem`,
 		},
 	}
-	fs := a.newFlags(spec)
 	var t target
-	t.register(fs)
-	if err := a.parse(fs, spec, args); err != nil {
+	assignments, err := a.parseGroup(spec, &t, args, true)
+	if err != nil {
 		return err
 	}
-	if err := t.check(spec.path); err != nil {
-		return err
-	}
-	vals, err := parseAssignments(spec.path, fs.Args())
+	vals, err := parseAssignments(spec.path, assignments)
 	if err != nil {
 		return err
 	}
@@ -477,19 +489,10 @@ value starting with @ or equal to - can be given through key=-.`,
 	if err := a.readValues(vals, req); err != nil {
 		return err
 	}
-	var resp *pb.PutCredentialResponse
-	err = a.call(ctx, func(ctx context.Context, c pb.SecretBrokerClient, opts ...grpc.CallOption) (err error) {
-		resp, err = c.PutCredential(ctx, req, opts...)
-		return err
+	return callAndPrint(ctx, a, pb.SecretBrokerClient.PutCredential, req, func(resp *pb.PutCredentialResponse) error {
+		fmt.Fprintln(a.stdout, "stored "+describe(resp.GetScope(), resp.GetSource(), "in", resp.GetVersion(), time.Time{}))
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if a.g.json() {
-		return writeProto(a.stdout, resp)
-	}
-	fmt.Fprintln(a.stdout, "stored "+describe(resp.GetScope(), resp.GetSource(), "in", resp.GetVersion(), time.Time{}))
-	return nil
 }
 
 func (a *app) delete(ctx context.Context, args []string) error {
@@ -503,30 +506,13 @@ auto-login credential of -user with -autologin. It does not ask for
 confirmation. -o json prints the DeleteCredentialResponse.`,
 		examples: []string{`secretbroker delete -locker finance -credential pdf -user 'ABCD\user123'`},
 	}
-	fs := a.newFlags(spec)
 	var t target
-	t.register(fs)
-	if err := a.parse(fs, spec, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs, spec); err != nil {
-		return err
-	}
-	if err := t.check(spec.path); err != nil {
+	if _, err := a.parseGroup(spec, &t, args, false); err != nil {
 		return err
 	}
 	req := &pb.DeleteCredentialRequest{AutoLogin: t.autoLogin, Locker: t.locker, Credential: t.credential, Username: t.user}
-	var resp *pb.DeleteCredentialResponse
-	err := a.call(ctx, func(ctx context.Context, c pb.SecretBrokerClient, opts ...grpc.CallOption) (err error) {
-		resp, err = c.DeleteCredential(ctx, req, opts...)
-		return err
+	return callAndPrint(ctx, a, pb.SecretBrokerClient.DeleteCredential, req, func(resp *pb.DeleteCredentialResponse) error {
+		fmt.Fprintln(a.stdout, "deleted "+describe(resp.GetScope(), resp.GetSource(), "from", "", time.Time{}))
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if a.g.json() {
-		return writeProto(a.stdout, resp)
-	}
-	fmt.Fprintln(a.stdout, "deleted "+describe(resp.GetScope(), resp.GetSource(), "from", "", time.Time{}))
-	return nil
 }

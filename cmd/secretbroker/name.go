@@ -321,16 +321,12 @@ error and the exit code is 1. Put -- before names that start with '-'.`,
 		},
 		mode: offline,
 	}
-	fs := a.newFlags(spec)
 	var sf schemeFlags
-	sf.register(fs)
-	if err := a.parse(fs, spec, args); err != nil {
+	names, err := a.parseGroup(spec, &sf, args, true)
+	if err != nil {
 		return err
 	}
-	if err := sf.check(spec.path); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
+	if len(names) == 0 {
 		return usagef(spec.path, "give at least one NAME to decode")
 	}
 	s, err := sf.scheme()
@@ -338,8 +334,8 @@ error and the exit code is 1. Put -- before names that start with '-'.`,
 		return err
 	}
 	failed := false
-	results := make([]decodeResult, 0, fs.NArg())
-	for _, n := range fs.Args() {
+	results := make([]decodeResult, 0, len(names))
+	for _, n := range names {
 		r := decodeResult{Encoded: n}
 		if r.Logical, err = s.Decode(n); err != nil {
 			r.Error = err.Error()
@@ -379,11 +375,7 @@ regard to case.`,
 		examples: []string{`secretbroker name kinds`},
 		mode:     offline,
 	}
-	fs := a.newFlags(spec)
-	if err := a.parse(fs, spec, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs, spec); err != nil {
+	if err := a.parseNoArgs(a.newFlags(spec), spec, args); err != nil {
 		return err
 	}
 	var results []kindResult

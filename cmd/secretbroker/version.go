@@ -50,11 +50,7 @@ func (a *app) version(args []string) error {
 		examples: []string{"secretbroker version", "secretbroker version -o json"},
 		mode:     offline,
 	}
-	fs := a.newFlags(spec)
-	if err := a.parse(fs, spec, args); err != nil {
-		return err
-	}
-	if err := noArgs(fs, spec); err != nil {
+	if err := a.parseNoArgs(a.newFlags(spec), spec, args); err != nil {
 		return err
 	}
 	v := buildVersion()

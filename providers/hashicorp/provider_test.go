@@ -2,18 +2,13 @@ package hashicorp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"github.com/secretbroker/secretbroker/internal/testpki"
 	"github.com/secretbroker/secretbroker/providers"
 )
 
@@ -672,10 +668,12 @@ func TestErrorsHideSecretValues(t *testing.T) {
 // TLS: a CA file makes an https Vault trusted; without it the connection is
 // Unavailable; the cert method presents tls.client_cert_file.
 func TestTLSAndCertLogin(t *testing.T) {
-	caPEM, caCert, caKey := newCA(t)
-	clientCertPEM, clientKeyPEM := newLeaf(t, caCert, caKey, "rpa-client")
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
+	ca := testpki.Must(testpki.NewCA("test CA"))
+	client := testpki.Must(ca.Issue(testpki.LeafOptions{CommonName: "rpa-client", Client: true}))
+	clientCertFile, clientKeyFile, err := client.WriteFiles(t.TempDir(), "client")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	f := newFakeVault(t)
 	f.set(func(f *fakeVault) { f.ttl = 3600 })
@@ -686,20 +684,19 @@ func TestTLSAndCertLogin(t *testing.T) {
 		}
 		f.serve(w, r)
 	}))
-	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool}
+	srv.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.Pool()}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshakes are expected
 	srv.StartTLS()
 	defer srv.Close()
 	serverCA := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	caFile := writeFile(t, "ca.pem", string(serverCA))
-	_ = caPEM
 
 	tokenFile := writeFile(t, "t", "root-token")
 	cfg := Config{Address: srv.URL, KVVersion: 2, MaxRetries: -1, Auth: AuthConfig{Method: MethodToken, TokenFile: tokenFile}}
 
 	// Untrusted server certificate: Unavailable (New tolerates it).
 	p := mustNew(t, cfg)
-	_, err := p.Get(ctxT(t), providers.Ref{Name: "x"})
+	_, err = p.Get(ctxT(t), providers.Ref{Name: "x"})
 	wantCode(t, p, err, providers.Unavailable)
 
 	// Trusted through ca_file, and server_name is what gets verified.
@@ -728,7 +725,7 @@ func TestTLSAndCertLogin(t *testing.T) {
 	// auth/<mount>/login with the role name.
 	p = mustNew(t, Config{
 		Address: srv.URL, KVVersion: 2,
-		TLS:  TLSConfig{CAFile: caFile, ClientCertFile: writeFile(t, "c.pem", clientCertPEM), ClientKeyFile: writeFile(t, "k.pem", clientKeyPEM)},
+		TLS:  TLSConfig{CAFile: caFile, ClientCertFile: clientCertFile, ClientKeyFile: clientKeyFile},
 		Auth: AuthConfig{Method: MethodCert, Name: "rpa", Mount: "cert-prod"},
 	})
 	_, err = p.Get(ctxT(t), providers.Ref{Name: "x"})
@@ -743,46 +740,4 @@ func TestTLSAndCertLogin(t *testing.T) {
 			t.Errorf("client certificates seen: %v", sawClientCert)
 		}
 	})
-}
-
-func newCA(t *testing.T) (string, *x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), cert, key
-}
-
-func newLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string) (certPEM, keyPEM string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
 }

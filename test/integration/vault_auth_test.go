@@ -1,14 +1,7 @@
 package integration
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"os"
 	"testing"
 	"time"
@@ -17,6 +10,7 @@ import (
 	vaulthttp "github.com/hashicorp/vault/http"
 	"github.com/hashicorp/vault/vault"
 
+	"github.com/secretbroker/secretbroker/internal/testpki"
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/providers/hashicorp"
 )
@@ -226,8 +220,12 @@ func TestVaultTLSAndCertAuth(t *testing.T) {
 	wantCode(t, p, err, providers.Unavailable)
 
 	// Cert auth: a role trusting our own client CA.
-	caPEM, caCert, caKey := newCA(t)
-	certPEM, keyPEM := newClientCert(t, caCert, caKey, "rpa-bot")
+	ca := testpki.Must(testpki.NewCA("secretbroker test client CA"))
+	client := testpki.Must(ca.Issue(testpki.LeafOptions{CommonName: "rpa-bot", Client: true}))
+	clientCertFile, clientKeyFile, err := client.WriteFiles(t.TempDir(), "client")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := admin.Sys().EnableAuthWithOptions("cert", &api.EnableAuthOptions{Type: "cert"}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +233,7 @@ func TestVaultTLSAndCertAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := admin.Logical().Write("auth/cert/certs/rpa", map[string]any{
-		"certificate": caPEM, "token_policies": "rw-kv2", "token_ttl": "1h",
+		"certificate": string(ca.CertPEM()), "token_policies": "rw-kv2", "token_ttl": "1h",
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +241,7 @@ func TestVaultTLSAndCertAuth(t *testing.T) {
 	p = newProvider(t, hashicorp.Config{
 		Address: s.addr, Mount: "kv2",
 		TLS: hashicorp.TLSConfig{CAFile: cluster.CACertPEMFile,
-			ClientCertFile: writeFile(t, "client.pem", certPEM), ClientKeyFile: writeFile(t, "client-key.pem", keyPEM)},
+			ClientCertFile: clientCertFile, ClientKeyFile: clientKeyFile},
 		Auth: hashicorp.AuthConfig{Method: hashicorp.MethodCert, Name: "rpa"},
 	}, slog.New(logs))
 	mustRead(t, p, "cred", "pw")
@@ -253,49 +251,4 @@ func TestVaultTLSAndCertAuth(t *testing.T) {
 	// The token is the cert login's, limited by its policy.
 	_, err = p.Get(testCtx(t), providers.Ref{Name: "missing"})
 	wantCode(t, p, err, providers.NotFound)
-}
-
-func newCA(t *testing.T) (string, *x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "secretbroker test client CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), cert, key
-}
-
-func newClientCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string) (certPEM, keyPEM string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
 }
