@@ -17,27 +17,56 @@ import (
 	"time"
 )
 
-// Provider reads secrets from one backend instance: an AWS account and
-// region, an Azure vault, a Vault mount, a CyberArk AppID, an embedded store
-// file. Implementations are safe for concurrent use.
+// Provider reads (and, where the backend allows, writes) secrets of one
+// backend instance: an AWS account and region, an Azure vault, a Vault mount,
+// a CyberArk AppID, an embedded store file. Implementations are safe for
+// concurrent use.
+//
+// Every error a Provider returns is already classified: CodeOf(err) gives its
+// Code without knowing which provider returned it. A driver wraps its
+// backend's errors once, at its boundary, in an *Error (Errorf, Classify);
+// a middleware passes them on unchanged or returns an *Error of its own.
 type Provider interface {
 	// Get returns the secret at ref. ref.Name is already encoded for the
-	// backend; Get must not re-encode it. Errors are the backend's own and
-	// are classified by Code. Get honours ctx's deadline and cancellation.
+	// backend; Get must not re-encode it. Get honours ctx's deadline and
+	// cancellation.
 	Get(ctx context.Context, ref Ref) (*Secret, error)
-	// Code classifies an error returned by this provider.
-	Code(err error) Code
+	// Put stores s at ref, replacing any current value. A provider that is
+	// not Writable returns an error whose code is FailedPrecondition.
+	Put(ctx context.Context, ref Ref, s *Secret) error
+	// Delete removes the secret at ref. Deleting a missing secret is a
+	// NotFound error; a provider that is not Writable returns
+	// FailedPrecondition.
+	Delete(ctx context.Context, ref Ref) error
+	// Writable reports whether Put and Delete are allowed: the backend can
+	// store secrets and the configuration allows it.
+	Writable() bool
+	// Check reports whether the backend is reachable and accepts the
+	// provider's identity, without reading any secret the broker serves. It
+	// returns nil when healthy, else a classified error.
+	Check(ctx context.Context) error
 	// Close releases the provider's resources.
 	Close() error
 }
 
-// Writer is implemented by providers that can store and delete secrets.
-type Writer interface {
-	// Put stores s at ref, replacing any current value.
-	Put(ctx context.Context, ref Ref, s *Secret) error
-	// Delete removes the secret at ref. Deleting a missing secret is an
-	// error that Code classifies as NotFound.
-	Delete(ctx context.Context, ref Ref) error
+// Middleware wraps a Provider with behaviour of its own (a cache, a circuit
+// breaker, metrics). The Provider it returns keeps next's Writable answer and
+// classifies its errors the same way.
+type Middleware func(next Provider) Provider
+
+// Chain wraps p in mws, the first middleware outermost: Chain(p, a, b) is
+// a(b(p)).
+func Chain(p Provider, mws ...Middleware) Provider {
+	for i := len(mws) - 1; i >= 0; i-- {
+		p = mws[i](p)
+	}
+	return p
+}
+
+// NotWritable returns the error Put and Delete return on a provider that is
+// not Writable.
+func NotWritable(kind string) *Error {
+	return Errorf(FailedPrecondition, nil, "provider kind %s is read-only here (set writable: true in its configuration, where the kind supports writes)", kind)
 }
 
 // Ref says where a secret lives inside one provider.
@@ -53,6 +82,10 @@ type Ref struct {
 	// Reason says who asks and why, for backends that keep their own audit
 	// (CyberArk's Reason parameter). It never holds secret material.
 	Reason string
+	// Fresh asks for a read from the vault itself, past any cache (a bot
+	// whose login just failed with a rotated password). It is not part of
+	// the secret's identity: caches key on Location, Name and Version.
+	Fresh bool
 }
 
 // String returns "location/name" (or just the name) for messages. It never
@@ -73,6 +106,14 @@ type Secret struct {
 	Version string
 	// UpdatedAt is when the version was written, when the backend says.
 	UpdatedAt time.Time
+	// Rotating is set by a provider when the value is in the middle of a
+	// rotation (CyberArk's PasswordChangeInProcess, an AWS secret whose
+	// current version has a pending successor): it may be served, but a
+	// cache must not keep it as current.
+	Rotating bool
+	// Stale is set by a cache that served this value past its time to live
+	// because the vault could not be reached (stale-if-error).
+	Stale bool
 }
 
 // Clone returns a deep copy of s, so a caller may change it freely.
@@ -136,10 +177,13 @@ const (
 	// Internal: the backend answered something the provider cannot use
 	// (corrupt record, undecodable payload).
 	Internal
+	// ResourceExhausted: the backend (or a limit of the daemon's own) is
+	// throttling; Error.RetryAfter says when to try again, when known.
+	ResourceExhausted
 )
 
 var codeNames = [...]string{"Unknown", "OK", "NotFound", "PermissionDenied", "Unavailable",
-	"DeadlineExceeded", "Canceled", "InvalidArgument", "FailedPrecondition", "Internal"}
+	"DeadlineExceeded", "Canceled", "InvalidArgument", "FailedPrecondition", "Internal", "ResourceExhausted"}
 
 // String returns the code's name.
 func (c Code) String() string {
@@ -154,9 +198,15 @@ func (c Code) String() string {
 // Providers return it where a backend answer needs more words than its code:
 // "secret is disabled", "password change in process".
 type Error struct {
-	Code   Code
+	// Code classifies the error.
+	Code Code
+	// Reason is safe to show the caller.
 	Reason string
-	Err    error
+	// RetryAfter is how long the backend asked the caller to wait before
+	// trying again (throttling), 0 when it did not say.
+	RetryAfter time.Duration
+	// Err is the inner error, for logs only.
+	Err error
 }
 
 // Errorf returns an *Error with code c, the caller-safe reason, and err as
@@ -176,39 +226,37 @@ func (e *Error) Error() string {
 // Unwrap returns the inner error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// CodeOf classifies err as returned by p: nil is OK, an *Error in the chain
-// gives its code, context errors give Canceled or DeadlineExceeded, and
-// anything else is left to p.Code.
-func CodeOf(p Provider, err error) Code {
-	if c, ok := CommonCode(err); ok {
-		return c
-	}
-	if p == nil {
-		return Unknown
-	}
-	return p.Code(err)
-}
-
-// CommonCode classifies what all providers share: nil is OK, an *Error in
-// the chain gives its code, and context errors give Canceled or
-// DeadlineExceeded. ok is false for any other error, which the provider's
-// Code must classify from its backend's own error types; a Code method
-// starts with CommonCode so that it never repeats these rules.
-func CommonCode(err error) (c Code, ok bool) {
+// CodeOf classifies err: nil is OK, an *Error in the chain gives its code,
+// context errors give Canceled or DeadlineExceeded, and anything else is
+// Unknown (a driver that let an unclassified error out has a bug).
+func CodeOf(err error) Code {
 	if err == nil {
-		return OK, true
+		return OK
 	}
 	var pe *Error
 	if errors.As(err, &pe) {
-		return pe.Code, true
+		return pe.Code
 	}
 	if errors.Is(err, context.Canceled) {
-		return Canceled, true
+		return Canceled
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return DeadlineExceeded, true
+		return DeadlineExceeded
 	}
-	return Unknown, false
+	return Unknown
+}
+
+// Retryable reports whether an operation that failed with code c may succeed
+// if tried again: Unavailable, ResourceExhausted.
+func Retryable(c Code) bool { return c == Unavailable || c == ResourceExhausted }
+
+// RetryAfterOf returns the RetryAfter of the first *Error in err's chain.
+func RetryAfterOf(err error) time.Duration {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.RetryAfter
+	}
+	return 0
 }
 
 // ReasonOf returns the caller-safe reason of the first *Error in err's chain,
