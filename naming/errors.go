@@ -45,3 +45,8 @@ func echo(v string, n int) string {
 	b.WriteString(fmt.Sprintf("… (%d characters in all)", utf8.RuneCountInString(v)))
 	return b.String()
 }
+
+// Quote returns v quoted for a message or a log line, cut to its first 32
+// characters with the full length noted, so that no message ever repeats
+// more than a short prefix of what a caller typed.
+func Quote(v string) string { return echo(v, maxEcho) }

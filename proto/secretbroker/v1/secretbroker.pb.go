@@ -169,7 +169,10 @@ type Source struct {
 	// secret_name is the encoded name of the secret in the vault.
 	SecretName string `protobuf:"bytes,5,opt,name=secret_name,json=secretName,proto3" json:"secret_name,omitempty"`
 	// logical_name is the name before encoding.
-	LogicalName   string `protobuf:"bytes,6,opt,name=logical_name,json=logicalName,proto3" json:"logical_name,omitempty"`
+	LogicalName string `protobuf:"bytes,6,opt,name=logical_name,json=logicalName,proto3" json:"logical_name,omitempty"`
+	// place is the index of the locker's place that served (0: the first;
+	// more means the locker failed over).
+	Place         int32 `protobuf:"varint,7,opt,name=place,proto3" json:"place,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -246,10 +249,20 @@ func (x *Source) GetLogicalName() string {
 	return ""
 }
 
+func (x *Source) GetPlace() int32 {
+	if x != nil {
+		return x.Place
+	}
+	return 0
+}
+
 type GetAutoLoginCredentialRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// username is the Control Room username, e.g. ABCD\user123.
-	Username      string `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Username string `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	// bypass_cache reads from the vault itself (after a failed login with a
+	// rotated password) and refreshes the cache.
+	BypassCache   bool `protobuf:"varint,2,opt,name=bypass_cache,json=bypassCache,proto3" json:"bypass_cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -291,6 +304,13 @@ func (x *GetAutoLoginCredentialRequest) GetUsername() string {
 	return ""
 }
 
+func (x *GetAutoLoginCredentialRequest) GetBypassCache() bool {
+	if x != nil {
+		return x.BypassCache
+	}
+	return false
+}
+
 type GetAutoLoginCredentialResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Credential *Credential            `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
@@ -298,7 +318,10 @@ type GetAutoLoginCredentialResponse struct {
 	// login_name is the name to log in with: built from the secret by the
 	// configured username template (e.g. $domain$\$username$), or the secret's
 	// username attribute.
-	LoginName     string `protobuf:"bytes,3,opt,name=login_name,json=loginName,proto3" json:"login_name,omitempty"`
+	LoginName string `protobuf:"bytes,3,opt,name=login_name,json=loginName,proto3" json:"login_name,omitempty"`
+	// stale is true when the vault could not be reached and a cached value
+	// past its time to live (within the configured grace) was served.
+	Stale         bool `protobuf:"varint,4,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -354,6 +377,13 @@ func (x *GetAutoLoginCredentialResponse) GetLoginName() string {
 	return ""
 }
 
+func (x *GetAutoLoginCredentialResponse) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
 type GetCredentialRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// locker is the locker name (BotCity's label).
@@ -364,7 +394,10 @@ type GetCredentialRequest struct {
 	// system credential only.
 	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
 	// attributes, when not empty, keeps only these keys (BotCity's key).
-	Attributes    []string `protobuf:"bytes,4,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	Attributes []string `protobuf:"bytes,4,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	// bypass_cache reads from the vault itself (after a failed login with a
+	// rotated password) and refreshes the cache.
+	BypassCache   bool `protobuf:"varint,5,opt,name=bypass_cache,json=bypassCache,proto3" json:"bypass_cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -427,6 +460,13 @@ func (x *GetCredentialRequest) GetAttributes() []string {
 	return nil
 }
 
+func (x *GetCredentialRequest) GetBypassCache() bool {
+	if x != nil {
+		return x.BypassCache
+	}
+	return false
+}
+
 type GetCredentialResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Credential *Credential            `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
@@ -435,7 +475,10 @@ type GetCredentialResponse struct {
 	Scope Scope `protobuf:"varint,3,opt,name=scope,proto3,enum=secretbroker.v1.Scope" json:"scope,omitempty"`
 	// login_name is built from the secret by the locker's username template, if
 	// one is configured.
-	LoginName     string `protobuf:"bytes,4,opt,name=login_name,json=loginName,proto3" json:"login_name,omitempty"`
+	LoginName string `protobuf:"bytes,4,opt,name=login_name,json=loginName,proto3" json:"login_name,omitempty"`
+	// stale is true when the vault could not be reached and a cached value
+	// past its time to live (within the configured grace) was served.
+	Stale         bool `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -496,6 +539,13 @@ func (x *GetCredentialResponse) GetLoginName() string {
 		return x.LoginName
 	}
 	return ""
+}
+
+func (x *GetCredentialResponse) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
 }
 
 type ResolveNameRequest struct {
@@ -712,7 +762,8 @@ func (*ListLockersRequest) Descriptor() ([]byte, []int) {
 	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{9}
 }
 
-// Locker is a configured locker.
+// Locker is a configured locker. provider, provider_kind, prefix and safe
+// describe its first place; places lists all of them, in failover order.
 type Locker struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -723,7 +774,8 @@ type Locker struct {
 	// safe is the CyberArk Safe.
 	Safe string `protobuf:"bytes,5,opt,name=safe,proto3" json:"safe,omitempty"`
 	// writable says whether PutCredential and DeleteCredential work.
-	Writable      bool `protobuf:"varint,6,opt,name=writable,proto3" json:"writable,omitempty"`
+	Writable      bool     `protobuf:"varint,6,opt,name=writable,proto3" json:"writable,omitempty"`
+	Places        []*Place `protobuf:"bytes,7,rep,name=places,proto3" json:"places,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -800,6 +852,82 @@ func (x *Locker) GetWritable() bool {
 	return false
 }
 
+func (x *Locker) GetPlaces() []*Place {
+	if x != nil {
+		return x.Places
+	}
+	return nil
+}
+
+// Place is where a locker's credentials live in one provider.
+type Place struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Provider      string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	ProviderKind  string                 `protobuf:"bytes,2,opt,name=provider_kind,json=providerKind,proto3" json:"provider_kind,omitempty"`
+	Prefix        string                 `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Safe          string                 `protobuf:"bytes,4,opt,name=safe,proto3" json:"safe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Place) Reset() {
+	*x = Place{}
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Place) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Place) ProtoMessage() {}
+
+func (x *Place) ProtoReflect() protoreflect.Message {
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Place.ProtoReflect.Descriptor instead.
+func (*Place) Descriptor() ([]byte, []int) {
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Place) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Place) GetProviderKind() string {
+	if x != nil {
+		return x.ProviderKind
+	}
+	return ""
+}
+
+func (x *Place) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *Place) GetSafe() string {
+	if x != nil {
+		return x.Safe
+	}
+	return ""
+}
+
 type ListLockersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Lockers       []*Locker              `protobuf:"bytes,1,rep,name=lockers,proto3" json:"lockers,omitempty"`
@@ -809,7 +937,7 @@ type ListLockersResponse struct {
 
 func (x *ListLockersResponse) Reset() {
 	*x = ListLockersResponse{}
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[11]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +949,7 @@ func (x *ListLockersResponse) String() string {
 func (*ListLockersResponse) ProtoMessage() {}
 
 func (x *ListLockersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[11]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +962,7 @@ func (x *ListLockersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLockersResponse.ProtoReflect.Descriptor instead.
 func (*ListLockersResponse) Descriptor() ([]byte, []int) {
-	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{11}
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListLockersResponse) GetLockers() []*Locker {
@@ -861,7 +989,7 @@ type PutCredentialRequest struct {
 
 func (x *PutCredentialRequest) Reset() {
 	*x = PutCredentialRequest{}
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[12]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1001,7 @@ func (x *PutCredentialRequest) String() string {
 func (*PutCredentialRequest) ProtoMessage() {}
 
 func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[12]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1014,7 @@ func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
 func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{12}
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutCredentialRequest) GetAutoLogin() bool {
@@ -942,7 +1070,7 @@ type PutCredentialResponse struct {
 
 func (x *PutCredentialResponse) Reset() {
 	*x = PutCredentialResponse{}
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[13]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1082,7 @@ func (x *PutCredentialResponse) String() string {
 func (*PutCredentialResponse) ProtoMessage() {}
 
 func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[13]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1095,7 @@ func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialResponse.ProtoReflect.Descriptor instead.
 func (*PutCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{13}
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PutCredentialResponse) GetSource() *Source {
@@ -1003,7 +1131,7 @@ type DeleteCredentialRequest struct {
 
 func (x *DeleteCredentialRequest) Reset() {
 	*x = DeleteCredentialRequest{}
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[14]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1143,7 @@ func (x *DeleteCredentialRequest) String() string {
 func (*DeleteCredentialRequest) ProtoMessage() {}
 
 func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[14]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1156,7 @@ func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{14}
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteCredentialRequest) GetAutoLogin() bool {
@@ -1069,7 +1197,7 @@ type DeleteCredentialResponse struct {
 
 func (x *DeleteCredentialResponse) Reset() {
 	*x = DeleteCredentialResponse{}
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[15]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1209,7 @@ func (x *DeleteCredentialResponse) String() string {
 func (*DeleteCredentialResponse) ProtoMessage() {}
 
 func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[15]
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1222,7 @@ func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{15}
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteCredentialResponse) GetSource() *Source {
@@ -1109,6 +1237,423 @@ func (x *DeleteCredentialResponse) GetScope() Scope {
 		return x.Scope
 	}
 	return Scope_SCOPE_UNSPECIFIED
+}
+
+type CheckCredentialsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// auto_login checks the auto-login credential of username; locker and
+	// credential must then be empty.
+	AutoLogin  bool   `protobuf:"varint,1,opt,name=auto_login,json=autoLogin,proto3" json:"auto_login,omitempty"`
+	Locker     string `protobuf:"bytes,2,opt,name=locker,proto3" json:"locker,omitempty"`
+	Credential string `protobuf:"bytes,3,opt,name=credential,proto3" json:"credential,omitempty"`
+	Username   string `protobuf:"bytes,4,opt,name=username,proto3" json:"username,omitempty"`
+	// bypass_cache asks the vault itself.
+	BypassCache   bool `protobuf:"varint,5,opt,name=bypass_cache,json=bypassCache,proto3" json:"bypass_cache,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckCredentialsRequest) Reset() {
+	*x = CheckCredentialsRequest{}
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCredentialsRequest) ProtoMessage() {}
+
+func (x *CheckCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*CheckCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CheckCredentialsRequest) GetAutoLogin() bool {
+	if x != nil {
+		return x.AutoLogin
+	}
+	return false
+}
+
+func (x *CheckCredentialsRequest) GetLocker() string {
+	if x != nil {
+		return x.Locker
+	}
+	return ""
+}
+
+func (x *CheckCredentialsRequest) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
+func (x *CheckCredentialsRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *CheckCredentialsRequest) GetBypassCache() bool {
+	if x != nil {
+		return x.BypassCache
+	}
+	return false
+}
+
+// Presence says whether one secret exists.
+type Presence struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Candidate *Candidate             `protobuf:"bytes,1,opt,name=candidate,proto3" json:"candidate,omitempty"`
+	// exists is true when the secret is there.
+	Exists bool `protobuf:"varint,2,opt,name=exists,proto3" json:"exists,omitempty"`
+	// code is OK, NotFound, PermissionDenied (unreadable), Unavailable, ...
+	Code string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	// reason explains a code other than OK.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Presence) Reset() {
+	*x = Presence{}
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Presence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Presence) ProtoMessage() {}
+
+func (x *Presence) ProtoReflect() protoreflect.Message {
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Presence.ProtoReflect.Descriptor instead.
+func (*Presence) Descriptor() ([]byte, []int) {
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Presence) GetCandidate() *Candidate {
+	if x != nil {
+		return x.Candidate
+	}
+	return nil
+}
+
+func (x *Presence) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *Presence) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Presence) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type CheckCredentialsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Presence      []*Presence            `protobuf:"bytes,1,rep,name=presence,proto3" json:"presence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckCredentialsResponse) Reset() {
+	*x = CheckCredentialsResponse{}
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCredentialsResponse) ProtoMessage() {}
+
+func (x *CheckCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*CheckCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CheckCredentialsResponse) GetPresence() []*Presence {
+	if x != nil {
+		return x.Presence
+	}
+	return nil
+}
+
+type InvalidateCacheRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// all drops every cached credential; otherwise locker (with credential
+	// and username, or alone), or auto_login with username.
+	All           bool   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	AutoLogin     bool   `protobuf:"varint,2,opt,name=auto_login,json=autoLogin,proto3" json:"auto_login,omitempty"`
+	Locker        string `protobuf:"bytes,3,opt,name=locker,proto3" json:"locker,omitempty"`
+	Credential    string `protobuf:"bytes,4,opt,name=credential,proto3" json:"credential,omitempty"`
+	Username      string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvalidateCacheRequest) Reset() {
+	*x = InvalidateCacheRequest{}
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvalidateCacheRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvalidateCacheRequest) ProtoMessage() {}
+
+func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvalidateCacheRequest.ProtoReflect.Descriptor instead.
+func (*InvalidateCacheRequest) Descriptor() ([]byte, []int) {
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *InvalidateCacheRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *InvalidateCacheRequest) GetAutoLogin() bool {
+	if x != nil {
+		return x.AutoLogin
+	}
+	return false
+}
+
+func (x *InvalidateCacheRequest) GetLocker() string {
+	if x != nil {
+		return x.Locker
+	}
+	return ""
+}
+
+func (x *InvalidateCacheRequest) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
+func (x *InvalidateCacheRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+type InvalidateCacheResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// dropped is the number of cache entries dropped.
+	Dropped       int64 `protobuf:"varint,1,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvalidateCacheResponse) Reset() {
+	*x = InvalidateCacheResponse{}
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvalidateCacheResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvalidateCacheResponse) ProtoMessage() {}
+
+func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvalidateCacheResponse.ProtoReflect.Descriptor instead.
+func (*InvalidateCacheResponse) Descriptor() ([]byte, []int) {
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *InvalidateCacheResponse) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+type ReloadConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadConfigRequest) Reset() {
+	*x = ReloadConfigRequest{}
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadConfigRequest) ProtoMessage() {}
+
+func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
+func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{22}
+}
+
+type ReloadConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// config is the file that was loaded.
+	Config string `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// providers_kept counts providers whose configuration did not change
+	// (kept with their caches and tokens); providers_built the new ones.
+	ProvidersKept  int32 `protobuf:"varint,2,opt,name=providers_kept,json=providersKept,proto3" json:"providers_kept,omitempty"`
+	ProvidersBuilt int32 `protobuf:"varint,3,opt,name=providers_built,json=providersBuilt,proto3" json:"providers_built,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReloadConfigResponse) Reset() {
+	*x = ReloadConfigResponse{}
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadConfigResponse) ProtoMessage() {}
+
+func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secretbroker_v1_secretbroker_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
+func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
+	return file_secretbroker_v1_secretbroker_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ReloadConfigResponse) GetConfig() string {
+	if x != nil {
+		return x.Config
+	}
+	return ""
+}
+
+func (x *ReloadConfigResponse) GetProvidersKept() int32 {
+	if x != nil {
+		return x.ProvidersKept
+	}
+	return 0
+}
+
+func (x *ReloadConfigResponse) GetProvidersBuilt() int32 {
+	if x != nil {
+		return x.ProvidersBuilt
+	}
+	return 0
 }
 
 var File_secretbroker_v1_secretbroker_proto protoreflect.FileDescriptor
@@ -1130,7 +1675,7 @@ const file_secretbroker_v1_secretbroker_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aC\n" +
 	"\x15BinaryAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xc1\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xd7\x01\n" +
 	"\x06Source\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12#\n" +
 	"\rprovider_kind\x18\x02 \x01(\tR\fproviderKind\x12\x16\n" +
@@ -1138,16 +1683,19 @@ const file_secretbroker_v1_secretbroker_proto_rawDesc = "" +
 	"\blocation\x18\x04 \x01(\tR\blocation\x12\x1f\n" +
 	"\vsecret_name\x18\x05 \x01(\tR\n" +
 	"secretName\x12!\n" +
-	"\flogical_name\x18\x06 \x01(\tR\vlogicalName\";\n" +
+	"\flogical_name\x18\x06 \x01(\tR\vlogicalName\x12\x14\n" +
+	"\x05place\x18\a \x01(\x05R\x05place\"^\n" +
 	"\x1dGetAutoLoginCredentialRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\"\xad\x01\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12!\n" +
+	"\fbypass_cache\x18\x02 \x01(\bR\vbypassCache\"\xc3\x01\n" +
 	"\x1eGetAutoLoginCredentialResponse\x12;\n" +
 	"\n" +
 	"credential\x18\x01 \x01(\v2\x1b.secretbroker.v1.CredentialR\n" +
 	"credential\x12/\n" +
 	"\x06source\x18\x02 \x01(\v2\x17.secretbroker.v1.SourceR\x06source\x12\x1d\n" +
 	"\n" +
-	"login_name\x18\x03 \x01(\tR\tloginName\"\x8a\x01\n" +
+	"login_name\x18\x03 \x01(\tR\tloginName\x12\x14\n" +
+	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xad\x01\n" +
 	"\x14GetCredentialRequest\x12\x16\n" +
 	"\x06locker\x18\x01 \x01(\tR\x06locker\x12\x1e\n" +
 	"\n" +
@@ -1156,7 +1704,8 @@ const file_secretbroker_v1_secretbroker_proto_rawDesc = "" +
 	"\busername\x18\x03 \x01(\tR\busername\x12\x1e\n" +
 	"\n" +
 	"attributes\x18\x04 \x03(\tR\n" +
-	"attributes\"\xd2\x01\n" +
+	"attributes\x12!\n" +
+	"\fbypass_cache\x18\x05 \x01(\bR\vbypassCache\"\xe8\x01\n" +
 	"\x15GetCredentialResponse\x12;\n" +
 	"\n" +
 	"credential\x18\x01 \x01(\v2\x1b.secretbroker.v1.CredentialR\n" +
@@ -1164,7 +1713,8 @@ const file_secretbroker_v1_secretbroker_proto_rawDesc = "" +
 	"\x06source\x18\x02 \x01(\v2\x17.secretbroker.v1.SourceR\x06source\x12,\n" +
 	"\x05scope\x18\x03 \x01(\x0e2\x16.secretbroker.v1.ScopeR\x05scope\x12\x1d\n" +
 	"\n" +
-	"login_name\x18\x04 \x01(\tR\tloginName\"\x87\x01\n" +
+	"login_name\x18\x04 \x01(\tR\tloginName\x12\x14\n" +
+	"\x05stale\x18\x05 \x01(\bR\x05stale\"\x87\x01\n" +
 	"\x12ResolveNameRequest\x12\x1d\n" +
 	"\n" +
 	"auto_login\x18\x01 \x01(\bR\tautoLogin\x12\x16\n" +
@@ -1181,14 +1731,20 @@ const file_secretbroker_v1_secretbroker_proto_rawDesc = "" +
 	"\n" +
 	"candidates\x18\x01 \x03(\v2\x1a.secretbroker.v1.CandidateR\n" +
 	"candidates\"\x14\n" +
-	"\x12ListLockersRequest\"\xa5\x01\n" +
+	"\x12ListLockersRequest\"\xd5\x01\n" +
 	"\x06Locker\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12#\n" +
 	"\rprovider_kind\x18\x03 \x01(\tR\fproviderKind\x12\x16\n" +
 	"\x06prefix\x18\x04 \x01(\tR\x06prefix\x12\x12\n" +
 	"\x04safe\x18\x05 \x01(\tR\x04safe\x12\x1a\n" +
-	"\bwritable\x18\x06 \x01(\bR\bwritable\"H\n" +
+	"\bwritable\x18\x06 \x01(\bR\bwritable\x12.\n" +
+	"\x06places\x18\a \x03(\v2\x16.secretbroker.v1.PlaceR\x06places\"t\n" +
+	"\x05Place\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x12#\n" +
+	"\rprovider_kind\x18\x02 \x01(\tR\fproviderKind\x12\x16\n" +
+	"\x06prefix\x18\x03 \x01(\tR\x06prefix\x12\x12\n" +
+	"\x04safe\x18\x04 \x01(\tR\x04safe\"H\n" +
 	"\x13ListLockersResponse\x121\n" +
 	"\alockers\x18\x01 \x03(\v2\x17.secretbroker.v1.LockerR\alockers\"\xce\x03\n" +
 	"\x14PutCredentialRequest\x12\x1d\n" +
@@ -1223,20 +1779,55 @@ const file_secretbroker_v1_secretbroker_proto_rawDesc = "" +
 	"\busername\x18\x04 \x01(\tR\busername\"y\n" +
 	"\x18DeleteCredentialResponse\x12/\n" +
 	"\x06source\x18\x01 \x01(\v2\x17.secretbroker.v1.SourceR\x06source\x12,\n" +
-	"\x05scope\x18\x02 \x01(\x0e2\x16.secretbroker.v1.ScopeR\x05scope*V\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x16.secretbroker.v1.ScopeR\x05scope\"\xaf\x01\n" +
+	"\x17CheckCredentialsRequest\x12\x1d\n" +
+	"\n" +
+	"auto_login\x18\x01 \x01(\bR\tautoLogin\x12\x16\n" +
+	"\x06locker\x18\x02 \x01(\tR\x06locker\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x03 \x01(\tR\n" +
+	"credential\x12\x1a\n" +
+	"\busername\x18\x04 \x01(\tR\busername\x12!\n" +
+	"\fbypass_cache\x18\x05 \x01(\bR\vbypassCache\"\x88\x01\n" +
+	"\bPresence\x128\n" +
+	"\tcandidate\x18\x01 \x01(\v2\x1a.secretbroker.v1.CandidateR\tcandidate\x12\x16\n" +
+	"\x06exists\x18\x02 \x01(\bR\x06exists\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"Q\n" +
+	"\x18CheckCredentialsResponse\x125\n" +
+	"\bpresence\x18\x01 \x03(\v2\x19.secretbroker.v1.PresenceR\bpresence\"\x9d\x01\n" +
+	"\x16InvalidateCacheRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\x12\x1d\n" +
+	"\n" +
+	"auto_login\x18\x02 \x01(\bR\tautoLogin\x12\x16\n" +
+	"\x06locker\x18\x03 \x01(\tR\x06locker\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x04 \x01(\tR\n" +
+	"credential\x12\x1a\n" +
+	"\busername\x18\x05 \x01(\tR\busername\"3\n" +
+	"\x17InvalidateCacheResponse\x12\x18\n" +
+	"\adropped\x18\x01 \x01(\x03R\adropped\"\x15\n" +
+	"\x13ReloadConfigRequest\"~\n" +
+	"\x14ReloadConfigResponse\x12\x16\n" +
+	"\x06config\x18\x01 \x01(\tR\x06config\x12%\n" +
+	"\x0eproviders_kept\x18\x02 \x01(\x05R\rprovidersKept\x12'\n" +
+	"\x0fproviders_built\x18\x03 \x01(\x05R\x0eprovidersBuilt*V\n" +
 	"\x05Scope\x12\x15\n" +
 	"\x11SCOPE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"SCOPE_USER\x10\x01\x12\x10\n" +
 	"\fSCOPE_SYSTEM\x10\x02\x12\x14\n" +
-	"\x10SCOPE_AUTO_LOGIN\x10\x032\xe6\x04\n" +
+	"\x10SCOPE_AUTO_LOGIN\x10\x032\x92\a\n" +
 	"\fSecretBroker\x12y\n" +
 	"\x16GetAutoLoginCredential\x12..secretbroker.v1.GetAutoLoginCredentialRequest\x1a/.secretbroker.v1.GetAutoLoginCredentialResponse\x12^\n" +
 	"\rGetCredential\x12%.secretbroker.v1.GetCredentialRequest\x1a&.secretbroker.v1.GetCredentialResponse\x12X\n" +
 	"\vResolveName\x12#.secretbroker.v1.ResolveNameRequest\x1a$.secretbroker.v1.ResolveNameResponse\x12X\n" +
 	"\vListLockers\x12#.secretbroker.v1.ListLockersRequest\x1a$.secretbroker.v1.ListLockersResponse\x12^\n" +
 	"\rPutCredential\x12%.secretbroker.v1.PutCredentialRequest\x1a&.secretbroker.v1.PutCredentialResponse\x12g\n" +
-	"\x10DeleteCredential\x12(.secretbroker.v1.DeleteCredentialRequest\x1a).secretbroker.v1.DeleteCredentialResponseBKZIgithub.com/secretbroker/secretbroker/proto/secretbroker/v1;secretbrokerv1b\x06proto3"
+	"\x10DeleteCredential\x12(.secretbroker.v1.DeleteCredentialRequest\x1a).secretbroker.v1.DeleteCredentialResponse\x12g\n" +
+	"\x10CheckCredentials\x12(.secretbroker.v1.CheckCredentialsRequest\x1a).secretbroker.v1.CheckCredentialsResponse\x12d\n" +
+	"\x0fInvalidateCache\x12'.secretbroker.v1.InvalidateCacheRequest\x1a(.secretbroker.v1.InvalidateCacheResponse\x12[\n" +
+	"\fReloadConfig\x12$.secretbroker.v1.ReloadConfigRequest\x1a%.secretbroker.v1.ReloadConfigResponseBKZIgithub.com/secretbroker/secretbroker/proto/secretbroker/v1;secretbrokerv1b\x06proto3"
 
 var (
 	file_secretbroker_v1_secretbroker_proto_rawDescOnce sync.Once
@@ -1251,7 +1842,7 @@ func file_secretbroker_v1_secretbroker_proto_rawDescGZIP() []byte {
 }
 
 var file_secretbroker_v1_secretbroker_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_secretbroker_v1_secretbroker_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_secretbroker_v1_secretbroker_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_secretbroker_v1_secretbroker_proto_goTypes = []any{
 	(Scope)(0),                             // 0: secretbroker.v1.Scope
 	(*Credential)(nil),                     // 1: secretbroker.v1.Credential
@@ -1265,21 +1856,29 @@ var file_secretbroker_v1_secretbroker_proto_goTypes = []any{
 	(*ResolveNameResponse)(nil),            // 9: secretbroker.v1.ResolveNameResponse
 	(*ListLockersRequest)(nil),             // 10: secretbroker.v1.ListLockersRequest
 	(*Locker)(nil),                         // 11: secretbroker.v1.Locker
-	(*ListLockersResponse)(nil),            // 12: secretbroker.v1.ListLockersResponse
-	(*PutCredentialRequest)(nil),           // 13: secretbroker.v1.PutCredentialRequest
-	(*PutCredentialResponse)(nil),          // 14: secretbroker.v1.PutCredentialResponse
-	(*DeleteCredentialRequest)(nil),        // 15: secretbroker.v1.DeleteCredentialRequest
-	(*DeleteCredentialResponse)(nil),       // 16: secretbroker.v1.DeleteCredentialResponse
-	nil,                                    // 17: secretbroker.v1.Credential.AttributesEntry
-	nil,                                    // 18: secretbroker.v1.Credential.BinaryAttributesEntry
-	nil,                                    // 19: secretbroker.v1.PutCredentialRequest.AttributesEntry
-	nil,                                    // 20: secretbroker.v1.PutCredentialRequest.BinaryAttributesEntry
-	(*timestamppb.Timestamp)(nil),          // 21: google.protobuf.Timestamp
+	(*Place)(nil),                          // 12: secretbroker.v1.Place
+	(*ListLockersResponse)(nil),            // 13: secretbroker.v1.ListLockersResponse
+	(*PutCredentialRequest)(nil),           // 14: secretbroker.v1.PutCredentialRequest
+	(*PutCredentialResponse)(nil),          // 15: secretbroker.v1.PutCredentialResponse
+	(*DeleteCredentialRequest)(nil),        // 16: secretbroker.v1.DeleteCredentialRequest
+	(*DeleteCredentialResponse)(nil),       // 17: secretbroker.v1.DeleteCredentialResponse
+	(*CheckCredentialsRequest)(nil),        // 18: secretbroker.v1.CheckCredentialsRequest
+	(*Presence)(nil),                       // 19: secretbroker.v1.Presence
+	(*CheckCredentialsResponse)(nil),       // 20: secretbroker.v1.CheckCredentialsResponse
+	(*InvalidateCacheRequest)(nil),         // 21: secretbroker.v1.InvalidateCacheRequest
+	(*InvalidateCacheResponse)(nil),        // 22: secretbroker.v1.InvalidateCacheResponse
+	(*ReloadConfigRequest)(nil),            // 23: secretbroker.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),           // 24: secretbroker.v1.ReloadConfigResponse
+	nil,                                    // 25: secretbroker.v1.Credential.AttributesEntry
+	nil,                                    // 26: secretbroker.v1.Credential.BinaryAttributesEntry
+	nil,                                    // 27: secretbroker.v1.PutCredentialRequest.AttributesEntry
+	nil,                                    // 28: secretbroker.v1.PutCredentialRequest.BinaryAttributesEntry
+	(*timestamppb.Timestamp)(nil),          // 29: google.protobuf.Timestamp
 }
 var file_secretbroker_v1_secretbroker_proto_depIdxs = []int32{
-	17, // 0: secretbroker.v1.Credential.attributes:type_name -> secretbroker.v1.Credential.AttributesEntry
-	18, // 1: secretbroker.v1.Credential.binary_attributes:type_name -> secretbroker.v1.Credential.BinaryAttributesEntry
-	21, // 2: secretbroker.v1.Credential.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 0: secretbroker.v1.Credential.attributes:type_name -> secretbroker.v1.Credential.AttributesEntry
+	26, // 1: secretbroker.v1.Credential.binary_attributes:type_name -> secretbroker.v1.Credential.BinaryAttributesEntry
+	29, // 2: secretbroker.v1.Credential.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: secretbroker.v1.GetAutoLoginCredentialResponse.credential:type_name -> secretbroker.v1.Credential
 	2,  // 4: secretbroker.v1.GetAutoLoginCredentialResponse.source:type_name -> secretbroker.v1.Source
 	1,  // 5: secretbroker.v1.GetCredentialResponse.credential:type_name -> secretbroker.v1.Credential
@@ -1288,30 +1887,39 @@ var file_secretbroker_v1_secretbroker_proto_depIdxs = []int32{
 	0,  // 8: secretbroker.v1.Candidate.scope:type_name -> secretbroker.v1.Scope
 	2,  // 9: secretbroker.v1.Candidate.source:type_name -> secretbroker.v1.Source
 	8,  // 10: secretbroker.v1.ResolveNameResponse.candidates:type_name -> secretbroker.v1.Candidate
-	11, // 11: secretbroker.v1.ListLockersResponse.lockers:type_name -> secretbroker.v1.Locker
-	19, // 12: secretbroker.v1.PutCredentialRequest.attributes:type_name -> secretbroker.v1.PutCredentialRequest.AttributesEntry
-	20, // 13: secretbroker.v1.PutCredentialRequest.binary_attributes:type_name -> secretbroker.v1.PutCredentialRequest.BinaryAttributesEntry
-	2,  // 14: secretbroker.v1.PutCredentialResponse.source:type_name -> secretbroker.v1.Source
-	0,  // 15: secretbroker.v1.PutCredentialResponse.scope:type_name -> secretbroker.v1.Scope
-	2,  // 16: secretbroker.v1.DeleteCredentialResponse.source:type_name -> secretbroker.v1.Source
-	0,  // 17: secretbroker.v1.DeleteCredentialResponse.scope:type_name -> secretbroker.v1.Scope
-	3,  // 18: secretbroker.v1.SecretBroker.GetAutoLoginCredential:input_type -> secretbroker.v1.GetAutoLoginCredentialRequest
-	5,  // 19: secretbroker.v1.SecretBroker.GetCredential:input_type -> secretbroker.v1.GetCredentialRequest
-	7,  // 20: secretbroker.v1.SecretBroker.ResolveName:input_type -> secretbroker.v1.ResolveNameRequest
-	10, // 21: secretbroker.v1.SecretBroker.ListLockers:input_type -> secretbroker.v1.ListLockersRequest
-	13, // 22: secretbroker.v1.SecretBroker.PutCredential:input_type -> secretbroker.v1.PutCredentialRequest
-	15, // 23: secretbroker.v1.SecretBroker.DeleteCredential:input_type -> secretbroker.v1.DeleteCredentialRequest
-	4,  // 24: secretbroker.v1.SecretBroker.GetAutoLoginCredential:output_type -> secretbroker.v1.GetAutoLoginCredentialResponse
-	6,  // 25: secretbroker.v1.SecretBroker.GetCredential:output_type -> secretbroker.v1.GetCredentialResponse
-	9,  // 26: secretbroker.v1.SecretBroker.ResolveName:output_type -> secretbroker.v1.ResolveNameResponse
-	12, // 27: secretbroker.v1.SecretBroker.ListLockers:output_type -> secretbroker.v1.ListLockersResponse
-	14, // 28: secretbroker.v1.SecretBroker.PutCredential:output_type -> secretbroker.v1.PutCredentialResponse
-	16, // 29: secretbroker.v1.SecretBroker.DeleteCredential:output_type -> secretbroker.v1.DeleteCredentialResponse
-	24, // [24:30] is the sub-list for method output_type
-	18, // [18:24] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	12, // 11: secretbroker.v1.Locker.places:type_name -> secretbroker.v1.Place
+	11, // 12: secretbroker.v1.ListLockersResponse.lockers:type_name -> secretbroker.v1.Locker
+	27, // 13: secretbroker.v1.PutCredentialRequest.attributes:type_name -> secretbroker.v1.PutCredentialRequest.AttributesEntry
+	28, // 14: secretbroker.v1.PutCredentialRequest.binary_attributes:type_name -> secretbroker.v1.PutCredentialRequest.BinaryAttributesEntry
+	2,  // 15: secretbroker.v1.PutCredentialResponse.source:type_name -> secretbroker.v1.Source
+	0,  // 16: secretbroker.v1.PutCredentialResponse.scope:type_name -> secretbroker.v1.Scope
+	2,  // 17: secretbroker.v1.DeleteCredentialResponse.source:type_name -> secretbroker.v1.Source
+	0,  // 18: secretbroker.v1.DeleteCredentialResponse.scope:type_name -> secretbroker.v1.Scope
+	8,  // 19: secretbroker.v1.Presence.candidate:type_name -> secretbroker.v1.Candidate
+	19, // 20: secretbroker.v1.CheckCredentialsResponse.presence:type_name -> secretbroker.v1.Presence
+	3,  // 21: secretbroker.v1.SecretBroker.GetAutoLoginCredential:input_type -> secretbroker.v1.GetAutoLoginCredentialRequest
+	5,  // 22: secretbroker.v1.SecretBroker.GetCredential:input_type -> secretbroker.v1.GetCredentialRequest
+	7,  // 23: secretbroker.v1.SecretBroker.ResolveName:input_type -> secretbroker.v1.ResolveNameRequest
+	10, // 24: secretbroker.v1.SecretBroker.ListLockers:input_type -> secretbroker.v1.ListLockersRequest
+	14, // 25: secretbroker.v1.SecretBroker.PutCredential:input_type -> secretbroker.v1.PutCredentialRequest
+	16, // 26: secretbroker.v1.SecretBroker.DeleteCredential:input_type -> secretbroker.v1.DeleteCredentialRequest
+	18, // 27: secretbroker.v1.SecretBroker.CheckCredentials:input_type -> secretbroker.v1.CheckCredentialsRequest
+	21, // 28: secretbroker.v1.SecretBroker.InvalidateCache:input_type -> secretbroker.v1.InvalidateCacheRequest
+	23, // 29: secretbroker.v1.SecretBroker.ReloadConfig:input_type -> secretbroker.v1.ReloadConfigRequest
+	4,  // 30: secretbroker.v1.SecretBroker.GetAutoLoginCredential:output_type -> secretbroker.v1.GetAutoLoginCredentialResponse
+	6,  // 31: secretbroker.v1.SecretBroker.GetCredential:output_type -> secretbroker.v1.GetCredentialResponse
+	9,  // 32: secretbroker.v1.SecretBroker.ResolveName:output_type -> secretbroker.v1.ResolveNameResponse
+	13, // 33: secretbroker.v1.SecretBroker.ListLockers:output_type -> secretbroker.v1.ListLockersResponse
+	15, // 34: secretbroker.v1.SecretBroker.PutCredential:output_type -> secretbroker.v1.PutCredentialResponse
+	17, // 35: secretbroker.v1.SecretBroker.DeleteCredential:output_type -> secretbroker.v1.DeleteCredentialResponse
+	20, // 36: secretbroker.v1.SecretBroker.CheckCredentials:output_type -> secretbroker.v1.CheckCredentialsResponse
+	22, // 37: secretbroker.v1.SecretBroker.InvalidateCache:output_type -> secretbroker.v1.InvalidateCacheResponse
+	24, // 38: secretbroker.v1.SecretBroker.ReloadConfig:output_type -> secretbroker.v1.ReloadConfigResponse
+	30, // [30:39] is the sub-list for method output_type
+	21, // [21:30] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_secretbroker_v1_secretbroker_proto_init() }
@@ -1325,7 +1933,7 @@ func file_secretbroker_v1_secretbroker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secretbroker_v1_secretbroker_proto_rawDesc), len(file_secretbroker_v1_secretbroker_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

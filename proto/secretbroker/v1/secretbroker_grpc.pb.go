@@ -28,6 +28,9 @@ const (
 	SecretBroker_ListLockers_FullMethodName            = "/secretbroker.v1.SecretBroker/ListLockers"
 	SecretBroker_PutCredential_FullMethodName          = "/secretbroker.v1.SecretBroker/PutCredential"
 	SecretBroker_DeleteCredential_FullMethodName       = "/secretbroker.v1.SecretBroker/DeleteCredential"
+	SecretBroker_CheckCredentials_FullMethodName       = "/secretbroker.v1.SecretBroker/CheckCredentials"
+	SecretBroker_InvalidateCache_FullMethodName        = "/secretbroker.v1.SecretBroker/InvalidateCache"
+	SecretBroker_ReloadConfig_FullMethodName           = "/secretbroker.v1.SecretBroker/ReloadConfig"
 )
 
 // SecretBrokerClient is the client API for SecretBroker service.
@@ -52,6 +55,15 @@ type SecretBrokerClient interface {
 	PutCredential(ctx context.Context, in *PutCredentialRequest, opts ...grpc.CallOption) (*PutCredentialResponse, error)
 	// DeleteCredential deletes a credential from a writable provider.
 	DeleteCredential(ctx context.Context, in *DeleteCredentialRequest, opts ...grpc.CallOption) (*DeleteCredentialResponse, error)
+	// CheckCredentials says, for each secret a request would try, whether it
+	// exists, never its value (preflight; policy operation "check").
+	CheckCredentials(ctx context.Context, in *CheckCredentialsRequest, opts ...grpc.CallOption) (*CheckCredentialsResponse, error)
+	// InvalidateCache drops cached credentials: all, a locker's, a
+	// credential's or a user's auto-login (policy operation "admin").
+	InvalidateCache(ctx context.Context, in *InvalidateCacheRequest, opts ...grpc.CallOption) (*InvalidateCacheResponse, error)
+	// ReloadConfig reloads the daemon's configuration file, as SIGHUP does
+	// (policy operation "admin").
+	ReloadConfig(ctx context.Context, in *ReloadConfigRequest, opts ...grpc.CallOption) (*ReloadConfigResponse, error)
 }
 
 type secretBrokerClient struct {
@@ -122,6 +134,36 @@ func (c *secretBrokerClient) DeleteCredential(ctx context.Context, in *DeleteCre
 	return out, nil
 }
 
+func (c *secretBrokerClient) CheckCredentials(ctx context.Context, in *CheckCredentialsRequest, opts ...grpc.CallOption) (*CheckCredentialsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckCredentialsResponse)
+	err := c.cc.Invoke(ctx, SecretBroker_CheckCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *secretBrokerClient) InvalidateCache(ctx context.Context, in *InvalidateCacheRequest, opts ...grpc.CallOption) (*InvalidateCacheResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InvalidateCacheResponse)
+	err := c.cc.Invoke(ctx, SecretBroker_InvalidateCache_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *secretBrokerClient) ReloadConfig(ctx context.Context, in *ReloadConfigRequest, opts ...grpc.CallOption) (*ReloadConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadConfigResponse)
+	err := c.cc.Invoke(ctx, SecretBroker_ReloadConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SecretBrokerServer is the server API for SecretBroker service.
 // All implementations must embed UnimplementedSecretBrokerServer
 // for forward compatibility.
@@ -144,6 +186,15 @@ type SecretBrokerServer interface {
 	PutCredential(context.Context, *PutCredentialRequest) (*PutCredentialResponse, error)
 	// DeleteCredential deletes a credential from a writable provider.
 	DeleteCredential(context.Context, *DeleteCredentialRequest) (*DeleteCredentialResponse, error)
+	// CheckCredentials says, for each secret a request would try, whether it
+	// exists, never its value (preflight; policy operation "check").
+	CheckCredentials(context.Context, *CheckCredentialsRequest) (*CheckCredentialsResponse, error)
+	// InvalidateCache drops cached credentials: all, a locker's, a
+	// credential's or a user's auto-login (policy operation "admin").
+	InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error)
+	// ReloadConfig reloads the daemon's configuration file, as SIGHUP does
+	// (policy operation "admin").
+	ReloadConfig(context.Context, *ReloadConfigRequest) (*ReloadConfigResponse, error)
 	mustEmbedUnimplementedSecretBrokerServer()
 }
 
@@ -171,6 +222,15 @@ func (UnimplementedSecretBrokerServer) PutCredential(context.Context, *PutCreden
 }
 func (UnimplementedSecretBrokerServer) DeleteCredential(context.Context, *DeleteCredentialRequest) (*DeleteCredentialResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeleteCredential not implemented")
+}
+func (UnimplementedSecretBrokerServer) CheckCredentials(context.Context, *CheckCredentialsRequest) (*CheckCredentialsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CheckCredentials not implemented")
+}
+func (UnimplementedSecretBrokerServer) InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method InvalidateCache not implemented")
+}
+func (UnimplementedSecretBrokerServer) ReloadConfig(context.Context, *ReloadConfigRequest) (*ReloadConfigResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReloadConfig not implemented")
 }
 func (UnimplementedSecretBrokerServer) mustEmbedUnimplementedSecretBrokerServer() {}
 func (UnimplementedSecretBrokerServer) testEmbeddedByValue()                      {}
@@ -301,6 +361,60 @@ func _SecretBroker_DeleteCredential_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SecretBroker_CheckCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckCredentialsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecretBrokerServer).CheckCredentials(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecretBroker_CheckCredentials_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecretBrokerServer).CheckCredentials(ctx, req.(*CheckCredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SecretBroker_InvalidateCache_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InvalidateCacheRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecretBrokerServer).InvalidateCache(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecretBroker_InvalidateCache_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecretBrokerServer).InvalidateCache(ctx, req.(*InvalidateCacheRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SecretBroker_ReloadConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SecretBrokerServer).ReloadConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SecretBroker_ReloadConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SecretBrokerServer).ReloadConfig(ctx, req.(*ReloadConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SecretBroker_ServiceDesc is the grpc.ServiceDesc for SecretBroker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -331,6 +445,18 @@ var SecretBroker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteCredential",
 			Handler:    _SecretBroker_DeleteCredential_Handler,
+		},
+		{
+			MethodName: "CheckCredentials",
+			Handler:    _SecretBroker_CheckCredentials_Handler,
+		},
+		{
+			MethodName: "InvalidateCache",
+			Handler:    _SecretBroker_InvalidateCache_Handler,
+		},
+		{
+			MethodName: "ReloadConfig",
+			Handler:    _SecretBroker_ReloadConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
