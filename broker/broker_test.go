@@ -1,15 +1,16 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/secretbroker/secretbroker/audit"
+	"github.com/secretbroker/secretbroker/auth"
 	"github.com/secretbroker/secretbroker/naming"
 	"github.com/secretbroker/secretbroker/providers"
 )
@@ -17,18 +18,17 @@ import (
 // memProvider is an in-memory provider for the broker's own tests: it
 // records what was asked and can fail named secrets with a code.
 type memProvider struct {
-	mu      sync.Mutex
-	secrets map[string]map[string]string // location/name -> attributes
-	fail    map[string]providers.Code    // location/name -> code
-	asked   []providers.Ref
+	mu       sync.Mutex
+	secrets  map[string]map[string]string // location/name -> attributes
+	fail     map[string]providers.Code    // location/name -> code
+	down     providers.Code               // every call fails with it when not OK/zero
+	stale    bool
+	writable bool
+	asked    []providers.Ref
 }
 
-type memError struct{ code providers.Code }
-
-func (e memError) Error() string { return "mem: " + e.code.String() }
-
-func newMem() *memProvider {
-	return &memProvider{secrets: map[string]map[string]string{}, fail: map[string]providers.Code{}}
+func newMem(writable bool) *memProvider {
+	return &memProvider{secrets: map[string]map[string]string{}, fail: map[string]providers.Code{}, writable: writable}
 }
 
 func (m *memProvider) Get(ctx context.Context, ref providers.Ref) (*providers.Secret, error) {
@@ -38,17 +38,29 @@ func (m *memProvider) Get(ctx context.Context, ref providers.Ref) (*providers.Se
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if m.down != 0 && m.down != providers.OK {
+		return nil, providers.Errorf(m.down, errors.New("mem: inner text"), "the vault is down")
+	}
 	if c, ok := m.fail[ref.String()]; ok {
-		return nil, memError{c}
+		return nil, providers.Errorf(c, errors.New("mem: inner text"), "failing on purpose")
 	}
 	a, ok := m.secrets[ref.String()]
 	if !ok {
-		return nil, memError{providers.NotFound}
+		return nil, providers.Errorf(providers.NotFound, nil, "secret not found")
 	}
-	return (&providers.Secret{Attributes: a, Version: "1"}).Clone(), nil
+	return (&providers.Secret{Attributes: a, Version: "1", Stale: m.stale}).Clone(), nil
+}
+
+func (m *memProvider) calls() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.asked)
 }
 
 func (m *memProvider) Put(ctx context.Context, ref providers.Ref, s *providers.Secret) error {
+	if !m.writable {
+		return providers.NotWritable("mem")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.secrets[ref.String()] = s.Clone().Attributes
@@ -56,24 +68,67 @@ func (m *memProvider) Put(ctx context.Context, ref providers.Ref, s *providers.S
 }
 
 func (m *memProvider) Delete(ctx context.Context, ref providers.Ref) error {
+	if !m.writable {
+		return providers.NotWritable("mem")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.secrets[ref.String()]; !ok {
-		return memError{providers.NotFound}
+		return providers.Errorf(providers.NotFound, nil, "secret not found")
 	}
 	delete(m.secrets, ref.String())
 	return nil
 }
 
-func (m *memProvider) Code(err error) providers.Code {
-	var e memError
-	if errors.As(err, &e) {
-		return e.code
-	}
-	return providers.Unknown
+func (m *memProvider) Writable() bool                  { return m.writable }
+func (m *memProvider) Check(ctx context.Context) error { return nil }
+func (m *memProvider) Close() error                    { return nil }
+
+// authz is a test Authorizer: a function decides, and calls are counted.
+type authz struct {
+	decide  func(auth.Principal, auth.Action) auth.Decision
+	visible func(auth.Principal, string) bool
 }
 
-func (m *memProvider) Close() error { return nil }
+func (a *authz) Authorize(_ context.Context, p auth.Principal, act auth.Action) auth.Decision {
+	return a.decide(p, act)
+}
+
+func (a *authz) Visible(p auth.Principal, locker string) bool { return a.visible(p, locker) }
+
+func allowAll() *authz {
+	return &authz{
+		decide:  func(auth.Principal, auth.Action) auth.Decision { return auth.Decision{Allowed: true, Rule: "test allow"} },
+		visible: func(auth.Principal, string) bool { return true },
+	}
+}
+
+// auditor keeps entries in memory and can fail.
+type auditor struct {
+	mu      sync.Mutex
+	entries []*audit.Entry
+	fail    error
+}
+
+func (a *auditor) Write(e *audit.Entry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return a.fail
+	}
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+func (a *auditor) last(t *testing.T) *audit.Entry {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.entries) == 0 {
+		t.Fatal("no audit entry")
+	}
+	return a.entries[len(a.entries)-1]
+}
 
 func scheme(t *testing.T, kind string) *naming.Scheme {
 	t.Helper()
@@ -85,25 +140,40 @@ func scheme(t *testing.T, kind string) *naming.Scheme {
 }
 
 type fixture struct {
-	b        *Broker
-	aws, ark *memProvider
-	logs     *bytes.Buffer
+	b             *Broker
+	aws, ark, az  *memProvider
+	authz         *authz
+	audit         *auditor
+	failoverOnNF  bool
+	auditFailOpen bool
 }
 
-func newFixture(t *testing.T) *fixture {
+var bot = auth.Principal{ID: "bot-pool-a", Method: auth.MethodToken}
+
+func ctxAs(p auth.Principal) context.Context { return auth.NewContext(context.Background(), p) }
+
+func newFixture(t *testing.T, tweak ...func(*fixture)) *fixture {
 	t.Helper()
-	f := &fixture{aws: newMem(), ark: newMem(), logs: &bytes.Buffer{}}
+	f := &fixture{aws: newMem(true), ark: newMem(false), az: newMem(true), authz: allowAll(), audit: &auditor{}}
+	for _, fn := range tweak {
+		fn(f)
+	}
 	b, err := New(Options{
-		Backends: []Backend{
-			{Name: "aws-prod", Provider: f.aws, Scheme: scheme(t, naming.AWS), Writable: true},
+		Providers: []Provider{
+			{Name: "aws-prod", Provider: f.aws, Scheme: scheme(t, naming.AWS)},
 			{Name: "ark", Provider: f.ark, Scheme: scheme(t, naming.CyberArk)},
+			{Name: "azure-dr", Provider: f.az, Scheme: scheme(t, naming.Azure)},
 		},
 		Lockers: []Locker{
-			{Name: "finance", Backend: "aws-prod", Prefix: "accounting"},
-			{Name: "gl", Backend: "ark", Safe: "finance", UsernameTemplate: `$domain$\$username$`},
+			{Name: "finance", Places: []Place{{Provider: "aws-prod", Prefix: "accounting"}}},
+			{Name: "gl", Places: []Place{{Provider: "ark", Safe: "finance"}}, UsernameTemplate: `$domain$\$username$`},
+			{Name: "ha", Places: []Place{{Provider: "ark", Safe: "finance"}, {Provider: "azure-dr", Prefix: "accounting"}},
+				FailoverOnNotFound: f.failoverOnNF},
 		},
-		AutoLogin: &AutoLogin{Backend: "ark", Safe: "AutoLogin", Mapping: map[string]string{`ABCD\svc`: "svc-login"}},
-		Logger:    slog.New(slog.NewTextHandler(f.logs, nil)),
+		AutoLogin:     &AutoLogin{Provider: "ark", Safe: "AutoLogin", Mapping: map[string]string{`ABCD\svc`: "svc-login"}},
+		Authorizer:    f.authz,
+		Auditor:       f.audit,
+		AuditFailOpen: f.auditFailOpen,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -112,16 +182,30 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+func wantCode(t *testing.T, err error, code providers.Code) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || e.Code != code {
+		t.Fatalf("got error %v, want code %v", err, code)
+	}
+	return e
+}
+
 func TestUserCredentialPreferred(t *testing.T) {
 	f := newFixture(t)
 	f.aws.secrets["accounting_pdf_ABCD--user123"] = map[string]string{"username": "u", "password": "user-pw"}
 	f.aws.secrets["accounting_pdf"] = map[string]string{"username": "s", "password": "system-pw"}
-	res, err := f.b.GetCredential(context.Background(), Request{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`}, nil)
+	res, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Served.Scope != ScopeUser || res.Secret.Attributes["password"] != "user-pw" || res.Served.Name != "accounting_pdf_ABCD--user123" {
 		t.Fatalf("served %+v with %d attributes, want the user-defined credential", res.Served, len(res.Secret.Attributes))
+	}
+	e := f.audit.last(t)
+	if e.Identity != "bot-pool-a" || e.AuthMethod != "token" || e.Operation != "credential" || e.Decision != "allowed" ||
+		e.Served != "accounting_pdf_ABCD--user123" || e.Scope != "USER" || e.Code != "OK" || e.Provider != "aws-prod" {
+		t.Fatalf("audit entry %+v", e)
 	}
 }
 
@@ -129,77 +213,75 @@ func TestFallbackToSystemOnlyOnNotFound(t *testing.T) {
 	f := newFixture(t)
 	f.aws.secrets["accounting_pdf"] = map[string]string{"username": "s", "password": "system-pw"}
 	req := Request{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`}
-	res, err := f.b.GetCredential(context.Background(), req, nil)
+	res, err := f.b.GetCredential(ctxAs(bot), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Served.Scope != ScopeSystem || res.Secret.Attributes["password"] != "system-pw" {
 		t.Fatalf("served %+v, want the system credential", res.Served)
 	}
+	if got := fmt.Sprint(f.audit.last(t).Tried); got != "[USER accounting_pdf_ABCD--user123 @aws-prod SYSTEM accounting_pdf @aws-prod]" {
+		t.Fatalf("audit tried %s", got)
+	}
 	for _, code := range []providers.Code{providers.PermissionDenied, providers.Unavailable, providers.Internal} {
 		f.aws.fail["accounting_pdf_ABCD--user123"] = code
-		_, err := f.b.GetCredential(context.Background(), req, nil)
-		var e *Error
-		if !errors.As(err, &e) || e.Code != code {
-			t.Fatalf("user lookup failing with %v: got %v, want that code and no fallback", code, err)
-		}
+		_, err := f.b.GetCredential(ctxAs(bot), req)
+		e := wantCode(t, err, code)
 		if len(e.Tried) != 1 || e.Tried[0].Scope != ScopeUser {
 			t.Errorf("tried %v, want only the user-defined credential", e.Tried)
+		}
+		if strings.Contains(e.Message(), "inner text") {
+			t.Errorf("message %q carries the inner error text", e.Message())
 		}
 	}
 }
 
 func TestNotFoundNamesEverythingTried(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.b.GetCredential(context.Background(), Request{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`}, nil)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != providers.NotFound {
-		t.Fatalf("got %v, want NotFound", err)
-	}
-	msg := e.Message()
-	for _, want := range []string{`"accounting_pdf_ABCD--user123"`, `"accounting_pdf"`, `provider "aws-prod"`, `locker "finance"`} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("message %q does not contain %s", msg, want)
-		}
-	}
-	if strings.Contains(msg, "mem:") {
-		t.Errorf("message %q carries the inner error text", msg)
+	_, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`})
+	e := wantCode(t, err, providers.NotFound)
+	want := `get credential "pdf" in locker "finance" for user "ABCD\\user123": secret not found (tried USER "accounting_pdf_ABCD--user123" in provider "aws-prod" (aws), then SYSTEM "accounting_pdf" in provider "aws-prod" (aws))`
+	if e.Message() != want {
+		t.Fatalf("message\n%s\nwant\n%s", e.Message(), want)
 	}
 }
 
 func TestAutoLogin(t *testing.T) {
 	f := newFixture(t)
 	f.ark.secrets["AutoLogin/autologin_john"] = map[string]string{"username": "john", "password": "pw"}
-	res, err := f.b.GetAutoLogin(context.Background(), "john", "test")
+	res, err := f.b.GetAutoLogin(ctxAs(bot), Request{Username: "john"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.LoginName != "john" || res.Served.Location != "AutoLogin" {
 		t.Fatalf("got %+v login %q", res.Served, res.LoginName)
 	}
-	// The mapping is used verbatim.
+	if got := f.ark.asked[0].Reason; got != "secretbroker for bot-pool-a" {
+		t.Fatalf("CyberArk Reason %q, want the authenticated identity", got)
+	}
 	f.ark.secrets["AutoLogin/svc-login"] = map[string]string{"username": "svc", "password": "pw"}
-	res, err = f.b.GetAutoLogin(context.Background(), `ABCD\svc`, "test")
+	res, err = f.b.GetAutoLogin(auth.WithPurpose(ctxAs(bot), "nightly run"), Request{Username: `ABCD\svc`})
 	if err != nil || !res.Served.Mapped || res.Served.Name != "svc-login" {
 		t.Fatalf("mapped auto-login: %+v, %v", res, err)
 	}
-	// A missing one names the secret, where, and the username.
-	_, err = f.b.GetAutoLogin(context.Background(), "user123@rpa.abcd.com", "test")
-	var e *Error
-	if !errors.As(err, &e) || e.Code != providers.NotFound {
-		t.Fatalf("got %v, want NotFound", err)
+	if got := f.ark.asked[1].Reason; got != "secretbroker for bot-pool-a: nightly run" {
+		t.Fatalf("CyberArk Reason %q", got)
 	}
-	for _, want := range []string{`"autologin_user123-40-rpa-2e-abcd-2e-com"`, `safe "AutoLogin"`, `user "user123@rpa.abcd.com"`} {
-		if !strings.Contains(e.Message(), want) {
-			t.Errorf("message %q does not contain %s", e.Message(), want)
-		}
+	if e := f.audit.last(t); e.Purpose != "nightly run" || e.Identity != "bot-pool-a" || e.Operation != "autologin" {
+		t.Fatalf("audit %+v", e)
+	}
+	_, err = f.b.GetAutoLogin(ctxAs(bot), Request{Username: "user123@rpa.abcd.com"})
+	e := wantCode(t, err, providers.NotFound)
+	want := `get auto-login credential for user "user123@rpa.abcd.com": secret not found (tried AUTO_LOGIN "autologin_user123-40-rpa-2e-abcd-2e-com" in provider "ark" (cyberark, safe "AutoLogin"))`
+	if e.Message() != want {
+		t.Fatalf("message\n%s\nwant\n%s", e.Message(), want)
 	}
 }
 
 func TestUsernameTemplate(t *testing.T) {
 	f := newFixture(t)
 	f.ark.secrets["finance/glaccess"] = map[string]string{"username": "gl", "domain": "ACME", "password": "pw"}
-	res, err := f.b.GetCredential(context.Background(), Request{Locker: "gl", Credential: "glaccess"}, nil)
+	res, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "gl", Credential: "glaccess"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,60 +289,61 @@ func TestUsernameTemplate(t *testing.T) {
 		t.Fatalf("login name %q, want ACME\\gl", res.LoginName)
 	}
 	f.ark.secrets["finance/nodomain"] = map[string]string{"username": "gl", "password": "s3cr3t-value"}
-	_, err = f.b.GetCredential(context.Background(), Request{Locker: "gl", Credential: "nodomain"}, nil)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != providers.FailedPrecondition || !strings.Contains(e.Message(), "domain") {
-		t.Fatalf("got %v, want FailedPrecondition naming the missing field", err)
-	}
-	if strings.Contains(err.Error(), "s3cr3t-value") {
-		t.Fatalf("error carries a secret value: %v", err)
+	_, err = f.b.GetCredential(ctxAs(bot), Request{Locker: "gl", Credential: "nodomain"})
+	e := wantCode(t, err, providers.FailedPrecondition)
+	if !strings.Contains(e.Message(), "domain") || strings.Contains(err.Error(), "s3cr3t-value") {
+		t.Fatalf("got %v, want the missing field named and no value", err)
 	}
 }
 
 func TestAttributeFilter(t *testing.T) {
 	f := newFixture(t)
 	f.aws.secrets["accounting_pdf"] = map[string]string{"username": "s", "password": "pw", "url": "https://x"}
-	res, err := f.b.GetCredential(context.Background(), Request{Locker: "finance", Credential: "pdf"}, []string{"password"})
+	res, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf", Attributes: []string{"password"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Secret.Attributes) != 1 || res.Secret.Attributes["password"] != "pw" {
 		t.Fatalf("got keys %v, want only password", res.Secret)
 	}
-	_, err = f.b.GetCredential(context.Background(), Request{Locker: "finance", Credential: "pdf"}, []string{"otp"})
-	var e *Error
-	if !errors.As(err, &e) || e.Code != providers.NotFound || !strings.Contains(e.Message(), `"otp"`) {
-		t.Fatalf("got %v, want NotFound naming the attribute", err)
+	_, err = f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf", Attributes: []string{"otp"}})
+	if e := wantCode(t, err, providers.NotFound); !strings.Contains(e.Message(), `"otp"`) {
+		t.Fatalf("message %q does not name the attribute", e.Message())
 	}
 }
 
 func TestBadRequests(t *testing.T) {
 	f := newFixture(t)
+	huge := strings.Repeat("L", 1_000_000)
 	cases := []struct {
 		name string
 		req  Request
 		code providers.Code
 		want string
 	}{
-		{"unknown locker", Request{Locker: "nope", Credential: "pdf"}, providers.FailedPrecondition, "unknown locker"},
+		{"unknown locker", Request{Locker: "nope", Credential: "pdf"}, providers.FailedPrecondition, `unknown locker "nope"`},
 		{"no locker", Request{Credential: "pdf"}, providers.InvalidArgument, "locker is required"},
 		{"long username", Request{Locker: "finance", Credential: "pdf", Username: strings.Repeat("u", 300)}, providers.InvalidArgument, "username"},
-		{"control char", Request{Locker: "finance", Credential: "pdf", Username: "a\x07b"}, providers.InvalidArgument, "username"},
+		{"control char", Request{Locker: "finance", Credential: "pdf", Username: "a\x07b"}, providers.InvalidArgument, "control character U+0007"},
 		{"empty credential", Request{Locker: "finance"}, providers.InvalidArgument, "credential"},
 		{"autologin with locker", Request{AutoLogin: true, Locker: "finance", Username: "x"}, providers.InvalidArgument, "auto-login"},
+		{"huge locker", Request{Locker: huge, Credential: "pdf"}, providers.InvalidArgument, "locker is 1000000 bytes long; at most 128 are allowed"},
+		{"invalid utf-8", Request{Locker: "finance", Credential: "p\xffdf"}, providers.InvalidArgument, "credential is not valid UTF-8"},
+		{"too many attributes", Request{Locker: "finance", Credential: "pdf", Attributes: make([]string, 65)}, providers.InvalidArgument, "65 attributes"},
+		{"empty attribute", Request{Locker: "finance", Credential: "pdf", Attributes: []string{""}}, providers.InvalidArgument, "attribute name is empty"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := f.b.Resolve(context.Background(), c.req)
-			var e *Error
-			if !errors.As(err, &e) || e.Code != c.code {
-				t.Fatalf("got %v, want code %v", err, c.code)
-			}
+			_, err := f.b.Resolve(ctxAs(bot), c.req)
+			e := wantCode(t, err, c.code)
 			if !strings.Contains(e.Message(), c.want) {
 				t.Errorf("message %q does not mention %q", e.Message(), c.want)
 			}
-			if strings.Count(e.Message(), "\n") > 0 {
-				t.Errorf("message %q is more than one line", e.Message())
+			if len(e.Message()) > 400 || strings.Contains(e.Message(), "\n") {
+				t.Errorf("message is %d bytes or several lines: %.200q", len(e.Message()), e.Message())
+			}
+			if len(err.Error()) > 600 {
+				t.Errorf("error text is %d bytes", len(err.Error()))
 			}
 		})
 	}
@@ -269,35 +352,182 @@ func TestBadRequests(t *testing.T) {
 func TestNameTooLongForProvider(t *testing.T) {
 	f := newFixture(t)
 	// 256 characters of '.' become 1024 characters on AWS: over its 512.
-	_, err := f.b.Resolve(context.Background(), Request{Locker: "finance", Credential: "pdf", Username: strings.Repeat(".", 256)})
-	var e *Error
-	if !errors.As(err, &e) || e.Code != providers.InvalidArgument {
-		t.Fatalf("got %v, want InvalidArgument", err)
-	}
+	_, err := f.b.Resolve(ctxAs(bot), Request{Locker: "finance", Credential: "pdf", Username: strings.Repeat(".", 256)})
+	wantCode(t, err, providers.InvalidArgument)
 	var re *naming.RuleError
 	if !errors.As(err, &re) {
 		t.Fatalf("error %v does not carry the naming rule", err)
 	}
 }
 
-func TestResolveOrder(t *testing.T) {
+func TestResolveOrderAcrossPlaces(t *testing.T) {
 	f := newFixture(t)
-	cands, err := f.b.Resolve(context.Background(), Request{Locker: "gl", Credential: "glaccess", Username: `ABCD\RPA.user123`})
+	cands, err := f.b.Resolve(ctxAs(bot), Request{Locker: "ha", Credential: "glaccess", Username: `ABCD\RPA.user123`})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := fmt.Sprint(cands[0].Name, " ", cands[0].Location, " ", cands[1].Name)
-	if got != "glaccess_ABCD--RPA-2e-user123 finance glaccess" {
-		t.Fatalf("candidates %q", got)
+	var got []string
+	for _, c := range cands {
+		got = append(got, fmt.Sprintf("%d %s %s/%s", c.Place, c.Scope, c.Location, c.Name))
 	}
-	if len(f.ark.asked) != 0 {
-		t.Fatalf("Resolve read %d secrets, want none", len(f.ark.asked))
+	want := "[0 USER finance/glaccess_ABCD--RPA-2e-user123 0 SYSTEM finance/glaccess 1 USER /accounting-5f-glaccess-5f-ABCD--RPA-2e-user123 1 SYSTEM /accounting-5f-glaccess]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("candidates\n%v\nwant\n%s", got, want)
+	}
+	if f.ark.calls()+f.az.calls() != 0 {
+		t.Fatal("Resolve read secrets")
+	}
+}
+
+func TestFailoverAndBack(t *testing.T) {
+	f := newFixture(t)
+	f.ark.secrets["finance/glaccess"] = map[string]string{"password": "from-cyberark"}
+	f.az.secrets["accounting-5f-glaccess"] = map[string]string{"password": "from-azure"}
+	get := func() *Result {
+		t.Helper()
+		res, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "ha", Credential: "glaccess"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := get(); res.Served.Place != 0 || res.Secret.Attributes["password"] != "from-cyberark" {
+		t.Fatalf("healthy: served %+v", res.Served)
+	}
+	for _, code := range []providers.Code{providers.Unavailable, providers.ResourceExhausted} {
+		f.ark.down = code
+		res := get()
+		if res.Served.Place != 1 || res.Served.Provider != "azure-dr" || res.Secret.Attributes["password"] != "from-azure" {
+			t.Fatalf("%v: served %+v", code, res.Served)
+		}
+		if e := f.audit.last(t); e.Place != 1 || e.Provider != "azure-dr" {
+			t.Fatalf("audit %+v", e)
+		}
+	}
+	f.ark.down = providers.OK
+	if res := get(); res.Served.Place != 0 {
+		t.Fatalf("recovered: served %+v, want the first place again", res.Served)
+	}
+	// A denial by the vault is not a reason to fail over.
+	f.ark.down = providers.PermissionDenied
+	_, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "ha", Credential: "glaccess"})
+	wantCode(t, err, providers.PermissionDenied)
+	// NotFound fails over only when the locker says so.
+	f.ark.down = providers.OK
+	delete(f.ark.secrets, "finance/glaccess")
+	_, err = f.b.GetCredential(ctxAs(bot), Request{Locker: "ha", Credential: "glaccess"})
+	wantCode(t, err, providers.NotFound)
+	g := newFixture(t, func(f *fixture) { f.failoverOnNF = true })
+	g.az.secrets["accounting-5f-glaccess"] = map[string]string{"password": "migrated"}
+	res, err := g.b.GetCredential(ctxAs(bot), Request{Locker: "ha", Credential: "glaccess"})
+	if err != nil || res.Secret.Attributes["password"] != "migrated" {
+		t.Fatalf("failover on NotFound: %v %v", res, err)
+	}
+}
+
+func TestDeniedBeforeAnyVaultCall(t *testing.T) {
+	f := newFixture(t, func(f *fixture) {
+		f.authz = &authz{
+			decide: func(p auth.Principal, a auth.Action) auth.Decision {
+				ok := a.Op == auth.OpList || a.Locker == "finance" && (a.Username == "" || strings.HasPrefix(a.Username, `ABCD\bot-`))
+				if ok {
+					return auth.Decision{Allowed: true, Rule: "clients[0] bots"}
+				}
+				return auth.Decision{Rule: "default deny"}
+			},
+			visible: func(p auth.Principal, l string) bool { return l == "finance" },
+		}
+	})
+	f.aws.secrets["accounting_pdf"] = map[string]string{"password": "system"}
+	f.ark.secrets["finance/glaccess"] = map[string]string{"password": "x"}
+	// Another user's credential: denied, no vault call, precise reason.
+	_, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`})
+	e := wantCode(t, err, providers.PermissionDenied)
+	if e.Message() != `get credential "pdf" in locker "finance" for user "ABCD\\user123": credential is not granted to "bot-pool-a" for user "ABCD\\user123"` {
+		t.Fatalf("message %q", e.Message())
+	}
+	// A locker outside the grant and a locker that does not exist look the same.
+	_, err1 := f.b.GetCredential(ctxAs(bot), Request{Locker: "gl", Credential: "glaccess"})
+	_, err2 := f.b.GetCredential(ctxAs(bot), Request{Locker: "nope", Credential: "glaccess"})
+	e1, e2 := wantCode(t, err1, providers.PermissionDenied), wantCode(t, err2, providers.PermissionDenied)
+	if strings.ReplaceAll(e1.Message(), `"gl"`, `"X"`) != strings.ReplaceAll(e2.Message(), `"nope"`, `"X"`) {
+		t.Fatalf("denied and missing differ:\n%s\n%s", e1.Message(), e2.Message())
+	}
+	if f.aws.calls()+f.ark.calls()+f.az.calls() != 0 {
+		t.Fatalf("denied requests made %d vault calls", f.aws.calls()+f.ark.calls()+f.az.calls())
+	}
+	if a := f.audit.last(t); a.Decision != "denied" || a.Rule != "default deny" || a.Code != "PermissionDenied" {
+		t.Fatalf("audit %+v", a)
+	}
+	// Its own bot user and the system credential are served.
+	if _, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf", Username: `ABCD\bot-7`}); err != nil {
+		t.Fatal(err)
+	}
+	// ListLockers shows only what it may use.
+	ls, err := f.b.Lockers(ctxAs(bot))
+	if err != nil || len(ls) != 1 || ls[0].Name != "finance" {
+		t.Fatalf("lockers %+v %v", ls, err)
+	}
+}
+
+func TestRateLimitedAndUnauthenticated(t *testing.T) {
+	f := newFixture(t, func(f *fixture) {
+		f.authz.decide = func(auth.Principal, auth.Action) auth.Decision {
+			return auth.Decision{Limited: true, RetryAfter: 250 * time.Millisecond, Rule: "rate limit"}
+		}
+	})
+	_, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf"})
+	if e := wantCode(t, err, providers.ResourceExhausted); e.RetryAfter != 250*time.Millisecond {
+		t.Fatalf("retry after %v", e.RetryAfter)
+	}
+	if a := f.audit.last(t); a.Decision != "limited" {
+		t.Fatalf("audit %+v", a)
+	}
+	_, err = f.b.GetCredential(context.Background(), Request{Locker: "finance", Credential: "pdf"})
+	wantCode(t, err, providers.PermissionDenied)
+	if f.aws.calls() != 0 {
+		t.Fatal("vault called")
+	}
+}
+
+func TestAuditFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	f.aws.secrets["accounting_pdf"] = map[string]string{"password": "pw"}
+	f.audit.fail = errors.New("disk full")
+	res, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf"})
+	if res != nil {
+		t.Fatal("served a credential whose audit entry was not written")
+	}
+	if e := wantCode(t, err, providers.Unavailable); !strings.Contains(e.Message(), "audit trail") {
+		t.Fatalf("message %q", e.Message())
+	}
+	g := newFixture(t, func(f *fixture) { f.auditFailOpen = true })
+	g.aws.secrets["accounting_pdf"] = map[string]string{"password": "pw"}
+	g.audit.fail = errors.New("disk full")
+	if _, err := g.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf"}); err != nil {
+		t.Fatalf("fail open: %v", err)
+	}
+}
+
+func TestFreshAndStalePassThrough(t *testing.T) {
+	f := newFixture(t)
+	f.aws.secrets["accounting_pdf"] = map[string]string{"password": "pw"}
+	f.aws.stale = true
+	res, err := f.b.GetCredential(ctxAs(bot), Request{Locker: "finance", Credential: "pdf", Fresh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Stale || !f.aws.asked[0].Fresh {
+		t.Fatalf("stale %v fresh %v", res.Stale, f.aws.asked[0].Fresh)
+	}
+	if a := f.audit.last(t); !a.Stale || a.Cache != "bypass" {
+		t.Fatalf("audit %+v", a)
 	}
 }
 
 func TestPutDelete(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
+	ctx := ctxAs(bot)
 	req := Request{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`}
 	c, err := f.b.Put(ctx, req, &providers.Secret{Attributes: map[string]string{"password": "new-pw"}})
 	if err != nil {
@@ -310,55 +540,52 @@ func TestPutDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.b.Delete(ctx, req)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != providers.NotFound {
-		t.Fatalf("second delete: %v, want NotFound", err)
-	}
+	wantCode(t, err, providers.NotFound)
 	_, err = f.b.Put(ctx, Request{Locker: "gl", Credential: "glaccess"}, &providers.Secret{Attributes: map[string]string{"password": "x"}})
-	if !errors.As(err, &e) || e.Code != providers.FailedPrecondition || !strings.Contains(e.Message(), "not writable") {
-		t.Fatalf("put to read-only: %v, want FailedPrecondition", err)
+	if e := wantCode(t, err, providers.FailedPrecondition); !strings.Contains(e.Message(), "not writable") {
+		t.Fatalf("message %q", e.Message())
 	}
 	_, err = f.b.Put(ctx, req, &providers.Secret{})
-	if !errors.As(err, &e) || e.Code != providers.InvalidArgument {
-		t.Fatalf("put without attributes: %v, want InvalidArgument", err)
-	}
+	wantCode(t, err, providers.InvalidArgument)
+	_, err = f.b.Put(ctx, req, &providers.Secret{Attributes: map[string]string{"password": strings.Repeat("x", MaxAttributeValue+1)}})
+	wantCode(t, err, providers.InvalidArgument)
 }
 
-func TestAuditLogHasNoSecrets(t *testing.T) {
+func TestAuditHasNoSecrets(t *testing.T) {
 	f := newFixture(t)
 	const pw = "Sup3r-S3cret-Value"
 	f.aws.secrets["accounting_pdf"] = map[string]string{"username": "s", "password": pw}
-	ctx := context.Background()
-	if _, err := f.b.GetCredential(ctx, Request{Locker: "finance", Credential: "pdf", Username: "x", Caller: "bot-7"}, nil); err != nil {
+	ctx := ctxAs(bot)
+	if _, err := f.b.GetCredential(ctx, Request{Locker: "finance", Credential: "pdf", Username: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.b.Put(ctx, Request{Locker: "finance", Credential: "new"}, &providers.Secret{Attributes: map[string]string{"password": pw}}); err != nil {
 		t.Fatal(err)
 	}
-	logs := f.logs.String()
-	if strings.Contains(logs, pw) {
-		t.Fatalf("audit log carries a secret value:\n%s", logs)
-	}
-	if !strings.Contains(logs, "caller=bot-7") || !strings.Contains(logs, "scope=SYSTEM") {
-		t.Fatalf("audit log lacks caller or scope:\n%s", logs)
+	for _, e := range f.audit.entries {
+		if s := fmt.Sprintf("%+v", *e); strings.Contains(s, pw) {
+			t.Fatalf("audit entry carries a secret value: %s", s)
+		}
 	}
 }
 
 func TestNewRejectsBadWiring(t *testing.T) {
-	mem := newMem()
+	mem := newMem(false)
+	aws := []Provider{{Name: "a", Provider: mem, Scheme: scheme(t, naming.AWS)}}
+	ark := []Provider{{Name: "a", Provider: mem, Scheme: scheme(t, naming.CyberArk)}}
+	base := func(p []Provider, l ...Locker) Options {
+		return Options{Providers: p, Lockers: l, Authorizer: allowAll(), Auditor: &auditor{}}
+	}
 	cases := map[string]Options{
-		"unknown backend": {Backends: []Backend{{Name: "a", Provider: mem, Scheme: scheme(t, naming.AWS)}},
-			Lockers: []Locker{{Name: "l", Backend: "b", Prefix: "p"}}},
-		"safe on aws": {Backends: []Backend{{Name: "a", Provider: mem, Scheme: scheme(t, naming.AWS)}},
-			Lockers: []Locker{{Name: "l", Backend: "a", Safe: "s"}}},
-		"prefix on cyberark": {Backends: []Backend{{Name: "a", Provider: mem, Scheme: scheme(t, naming.CyberArk)}},
-			Lockers: []Locker{{Name: "l", Backend: "a", Prefix: "p", Safe: "s"}}},
-		"safe too long": {Backends: []Backend{{Name: "a", Provider: mem, Scheme: scheme(t, naming.CyberArk)}},
-			Lockers: []Locker{{Name: "l", Backend: "a", Safe: strings.Repeat("s", 29)}}},
-		"duplicate backend": {Backends: []Backend{{Name: "a", Provider: mem, Scheme: scheme(t, naming.AWS)},
-			{Name: "a", Provider: mem, Scheme: scheme(t, naming.AWS)}}},
-		"bad template": {Backends: []Backend{{Name: "a", Provider: mem, Scheme: scheme(t, naming.AWS)}},
-			Lockers: []Locker{{Name: "l", Backend: "a", Prefix: "p", UsernameTemplate: "$domain"}}},
+		"unknown provider":   base(aws, Locker{Name: "l", Places: []Place{{Provider: "b", Prefix: "p"}}}),
+		"no places":          base(aws, Locker{Name: "l"}),
+		"safe on aws":        base(aws, Locker{Name: "l", Places: []Place{{Provider: "a", Safe: "s"}}}),
+		"prefix on cyberark": base(ark, Locker{Name: "l", Places: []Place{{Provider: "a", Prefix: "p", Safe: "s"}}}),
+		"safe too long":      base(ark, Locker{Name: "l", Places: []Place{{Provider: "a", Safe: strings.Repeat("s", 29)}}}),
+		"duplicate provider": base(append(aws, aws...)),
+		"bad template":       base(aws, Locker{Name: "l", Places: []Place{{Provider: "a", Prefix: "p"}}, UsernameTemplate: "$domain"}),
+		"no authorizer":      {Providers: aws, Auditor: &auditor{}},
+		"no auditor":         {Providers: aws, Authorizer: allowAll()},
 	}
 	for name, opts := range cases {
 		if _, err := New(opts); err == nil {

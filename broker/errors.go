@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/secretbroker/secretbroker/providers"
 )
@@ -14,8 +15,8 @@ import (
 type Error struct {
 	// Code classifies the error.
 	Code providers.Code
-	// Op is what the caller asked: "get credential", "get auto-login
-	// credential", "resolve", "put credential", "delete credential".
+	// Op is what the caller asked, in words: "get credential", "get
+	// auto-login credential", "resolve", "put credential", ...
 	Op string
 	// Subject names what was asked for in the caller's words: the locker and
 	// credential, or the username of an auto-login request.
@@ -25,6 +26,9 @@ type Error struct {
 	// Reason is a caller-safe explanation: it names no secret value and no
 	// inner error text.
 	Reason string
+	// RetryAfter is when the caller may try again (rate limits, a
+	// throttling vault), 0 when unknown.
+	RetryAfter time.Duration
 	// Err is the inner error; it may carry backend text and is for logs only.
 	Err error
 }
@@ -67,7 +71,8 @@ func (e *Error) Message() string {
 }
 
 func newError(code providers.Code, op, subject string, err error, reason string, args ...any) *Error {
-	return &Error{Code: code, Op: op, Subject: subject, Reason: fmt.Sprintf(reason, args...), Err: err}
+	return &Error{Code: code, Op: op, Subject: subject, Reason: fmt.Sprintf(reason, args...), Err: err,
+		RetryAfter: providers.RetryAfterOf(err)}
 }
 
 // reasonFor returns the reason for a provider error: the provider's own
@@ -83,6 +88,8 @@ func reasonFor(code providers.Code, err error) string {
 		return "the vault refused the daemon's identity"
 	case providers.Unavailable:
 		return "the vault is unavailable"
+	case providers.ResourceExhausted:
+		return "the vault is throttling requests"
 	case providers.DeadlineExceeded:
 		return "the vault did not answer in time"
 	case providers.Canceled:

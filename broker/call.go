@@ -1,0 +1,130 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/secretbroker/secretbroker/auth"
+	"github.com/secretbroker/secretbroker/naming"
+	"github.com/secretbroker/secretbroker/providers"
+)
+
+// call is one request on its way through the broker: who asks, what was
+// decided, what was tried. It becomes the audit entry at the end.
+type call struct {
+	op        auth.Operation
+	verb      string // "get credential", for messages
+	subject   string // what was asked, quoted and cut, for messages
+	req       Request
+	principal auth.Principal
+	purpose   string
+	start     time.Time
+	decision  auth.Decision
+	decided   bool
+	tried     []Candidate
+	served    *Candidate
+	stale     bool
+}
+
+// begin authenticates (from the context), validates and authorizes a
+// request, in that order, before any name is computed. A nil error means the
+// request may go on.
+func (b *Broker) begin(ctx context.Context, op auth.Operation, verb string, req Request) (*call, error) {
+	c := &call{op: op, verb: verb, req: req, start: b.now(), purpose: auth.PurposeFromContext(ctx)}
+	c.subject = subject(req)
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return c, c.fail(providers.PermissionDenied, nil, "no authenticated caller")
+	}
+	c.principal = p
+	if err := req.validate(); err != nil {
+		return c, c.fail(providers.InvalidArgument, err, "%s", err)
+	}
+	a := auth.Action{Op: op, Locker: req.Locker, Username: req.Username}
+	if req.AutoLogin {
+		a.Locker = ""
+	}
+	c.decision = b.authz.Authorize(ctx, p, a)
+	c.decided = true
+	switch {
+	case c.decision.Limited:
+		e := c.fail(providers.ResourceExhausted, nil, "rate limit exceeded for %s; retry after %s", naming.Quote(p.ID), c.decision.RetryAfter.Round(time.Millisecond))
+		e.RetryAfter = c.decision.RetryAfter
+		return c, e
+	case !c.decision.Allowed:
+		return c, b.denied(c, p, a)
+	}
+	return c, nil
+}
+
+// denied words a refusal. To a caller that may not use a locker at all,
+// "denied" reads exactly like "does not exist".
+func (b *Broker) denied(c *call, p auth.Principal, a auth.Action) *Error {
+	if a.Locker != "" && !b.authz.Visible(p, a.Locker) {
+		return c.fail(providers.PermissionDenied, nil, "locker %s does not exist or is not granted to you", naming.Quote(a.Locker))
+	}
+	if a.Username != "" {
+		return c.fail(providers.PermissionDenied, nil, "%s is not granted to %s for user %s", a.Op, naming.Quote(p.ID), naming.Quote(a.Username))
+	}
+	return c.fail(providers.PermissionDenied, nil, "%s is not granted to %s", a.Op, naming.Quote(p.ID))
+}
+
+// fail returns the request's error with code and a caller-safe reason.
+func (c *call) fail(code providers.Code, err error, reason string, args ...any) *Error {
+	e := newError(code, c.verb, c.subject, err, reason, args...)
+	if len(c.tried) > 0 {
+		e.Tried = append([]Candidate(nil), c.tried...)
+	}
+	return e
+}
+
+// reason is what a vault that keeps its own audit (CyberArk's Reason) is
+// told: the authenticated caller and its stated purpose.
+func (c *call) reason() string {
+	s := "secretbroker for " + c.principal.ID
+	if c.purpose != "" {
+		s += ": " + c.purpose
+	}
+	return s
+}
+
+func subject(req Request) string {
+	if req.AutoLogin {
+		return fmt.Sprintf("for user %s", naming.Quote(req.Username))
+	}
+	if req.Locker == "" && req.Credential == "" {
+		return ""
+	}
+	s := fmt.Sprintf("%s in locker %s", naming.Quote(req.Credential), naming.Quote(req.Locker))
+	if req.Username != "" {
+		s += fmt.Sprintf(" for user %s", naming.Quote(req.Username))
+	}
+	return s
+}
+
+// end records the request and tells the observer; it returns err, or the
+// audit failure that fails the request closed.
+func (b *Broker) end(c *call, err error) error {
+	code := providers.CodeOf(err)
+	var e *Error
+	if errors.As(err, &e) {
+		code = e.Code
+	}
+	elapsed := b.now().Sub(c.start)
+	if aerr := b.auditor.Write(b.entry(c, code, err, elapsed)); aerr != nil {
+		if b.observer != nil {
+			b.observer.AuditFailed()
+		}
+		b.log.Error("audit entry not written", "op", c.op.String(), "error", aerr)
+		if !b.failOpen && err == nil {
+			err = c.fail(providers.Unavailable, aerr, "the audit trail cannot be written, so the request is refused")
+			code = providers.Unavailable
+		}
+	}
+	if b.observer != nil {
+		b.observer.Request(c.op, code, elapsed)
+	}
+	return err
+}
