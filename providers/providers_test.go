@@ -6,16 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
-type fixedCode struct{ c Code }
-
-func (f fixedCode) Get(context.Context, Ref) (*Secret, error) { return nil, errors.New("unused") }
-func (f fixedCode) Code(error) Code                           { return f.c }
-func (f fixedCode) Close() error                              { return nil }
-
 func TestCodeOf(t *testing.T) {
-	p := fixedCode{NotFound}
 	cases := []struct {
 		err  error
 		want Code
@@ -24,18 +18,24 @@ func TestCodeOf(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", Errorf(PermissionDenied, errors.New("x"), "denied")), PermissionDenied},
 		{fmt.Errorf("get: %w", context.Canceled), Canceled},
 		{fmt.Errorf("get: %w", context.DeadlineExceeded), DeadlineExceeded},
-		{errors.New("backend"), NotFound},
+		{Errorf(ResourceExhausted, context.DeadlineExceeded, "throttled"), ResourceExhausted},
+		{errors.New("backend"), Unknown},
 	}
 	for _, c := range cases {
-		if got := CodeOf(p, c.err); got != c.want {
+		if got := CodeOf(c.err); got != c.want {
 			t.Errorf("CodeOf(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
-	if got := CodeOf(nil, errors.New("x")); got != Unknown {
-		t.Errorf("CodeOf(nil provider) = %v", got)
+	if !Retryable(ResourceExhausted) || !Retryable(Unavailable) || Retryable(NotFound) {
+		t.Error("Retryable")
 	}
-	if _, ok := CommonCode(errors.New("backend")); ok {
-		t.Error("CommonCode claims a backend error")
+	e := Errorf(ResourceExhausted, nil, "throttled")
+	e.RetryAfter = 3 * time.Second
+	if got := RetryAfterOf(fmt.Errorf("x: %w", e)); got != 3*time.Second {
+		t.Errorf("RetryAfterOf = %v", got)
+	}
+	if got := CodeOf(NotWritable("cyberark")); got != FailedPrecondition {
+		t.Errorf("NotWritable code %v", got)
 	}
 }
 
