@@ -1,10 +1,20 @@
 // Package providertest is the conformance suite that every secret provider
-// runs. A backend package calls Run from a short test with a Harness that
-// knows how to start its backend (in-process or on loopback) and how to seed
+// runs, and Memory, an in-memory reference provider that passes it.
+//
+// A backend package calls Run from a short test with a Harness that knows
+// how to start its backend (in-process or on loopback) and how to seed
 // secrets by the backend's own means, so read-only providers are tested the
-// same way as writable ones. The suite covers failures as well as successes:
-// missing secrets, cancelled and expired contexts, denied and unreachable
-// backends, concurrent reads, awkward values and names.
+// same way as writable ones. The suite covers failures as well as
+// successes: missing secrets, cancelled and expired contexts, denied and
+// unreachable backends (for Get and Check), concurrent reads, awkward values
+// and names, writes, and writes refused by a provider that is not Writable.
+// Every error is judged by providers.CodeOf alone: a driver classifies its
+// errors at its boundary.
+//
+// A middleware package runs the same suite around a real driver (or
+// Memory) by naming itself in Options.Middlewares: every provider the suite
+// gets from the harness is then wrapped in it, so the suite checks that the
+// middleware keeps the contract (values, codes, Writable, Check).
 package providertest
 
 import (
@@ -69,15 +79,33 @@ type FaultHarness interface {
 	MakeFaultyProvider(ctx context.Context, fault Fault) (providers.Provider, error)
 }
 
-// Options tunes the suite to what a backend can hold.
+// ReadOnlyHarness is implemented by harnesses of writable backends that can
+// also build a provider that is not Writable (writable: false in its
+// configuration) on the same backend. The suite checks that its Put and
+// Delete fail with FailedPrecondition and change nothing.
+type ReadOnlyHarness interface {
+	// MakeReadOnlyProvider returns a provider on the harness's backend
+	// whose Writable is false, or ErrUnsupported.
+	MakeReadOnlyProvider(ctx context.Context) (providers.Provider, error)
+}
+
+// Options tunes the suite to what a backend can hold, and says what to wrap
+// around the providers under test.
 type Options struct {
 	// BinaryValues says attribute values may be arbitrary bytes, not only
 	// valid UTF-8 (true for the embedded store and AWS SecretBinary; false
 	// for backends whose values are JSON strings).
 	BinaryValues bool
+	// Middlewares, when not empty, wrap every provider the suite gets from
+	// the harness (MakeProvider, MakeFaultyProvider, MakeReadOnlyProvider),
+	// the first outermost, as providers.Chain does; each provider gets its
+	// own call of every middleware. The suite then tests the stack: a
+	// middleware must keep values, codes, Writable and Check as the driver
+	// gives them. Seed still goes to the backend directly.
+	Middlewares []providers.Middleware
 }
 
-// Run runs the conformance suite against h.
+// Run runs the conformance suite against h, wrapped in opts.Middlewares.
 func Run(t *testing.T, h Harness, opts Options) {
 	t.Helper()
 	t.Cleanup(h.Close)
@@ -95,8 +123,27 @@ func Run(t *testing.T, h Harness, opts Options) {
 	t.Run("ExpiredDeadline", s.testExpired)
 	t.Run("ConcurrentReads", s.testConcurrent)
 	t.Run("ErrorsHideSecrets", s.testErrorsHideSecrets)
+	t.Run("Check", s.testCheck)
 	t.Run("Faults", s.testFaults)
 	t.Run("Writer", s.testWriter)
+	t.Run("ReadOnly", s.testReadOnly)
+}
+
+// WantCode fails t at once unless err is an error that providers.CodeOf
+// classifies as one of want. Drivers' own tests use it too, so that every
+// package judges errors the same way.
+func WantCode(t testing.TB, err error, want ...providers.Code) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want code %v", want)
+	}
+	got := providers.CodeOf(err)
+	for _, w := range want {
+		if got == w {
+			return
+		}
+	}
+	t.Fatalf("error %q classified %v, want %v", err, got, want)
 }
 
 type suite struct {
@@ -117,6 +164,13 @@ func (s *suite) provider(t *testing.T) providers.Provider {
 	if err != nil {
 		t.Fatalf("MakeProvider: %v", err)
 	}
+	return s.wrap(t, p)
+}
+
+// wrap wraps p in the suite's middlewares and closes it at the end of t.
+func (s *suite) wrap(t *testing.T, p providers.Provider) providers.Provider {
+	t.Helper()
+	p = providers.Chain(p, s.opts.Middlewares...)
 	t.Cleanup(func() {
 		if err := p.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -168,24 +222,10 @@ func clip(s string) string {
 	return s
 }
 
-func wantCode(t *testing.T, p providers.Provider, err error, want ...providers.Code) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want code %v", want)
-	}
-	got := providers.CodeOf(p, err)
-	for _, w := range want {
-		if got == w {
-			return
-		}
-	}
-	t.Fatalf("error %q classified %v, want %v", err, got, want)
-}
-
 func (s *suite) testGetMissing(t *testing.T) {
 	p := s.provider(t)
 	_, err := p.Get(s.ctx(t), s.ref(t, "providertest_missing_credential"))
-	wantCode(t, p, err, providers.NotFound)
+	WantCode(t, err, providers.NotFound)
 }
 
 func (s *suite) testGetSeeded(t *testing.T) {
@@ -272,7 +312,7 @@ func (s *suite) testCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := p.Get(ctx, ref)
-	wantCode(t, p, err, providers.Canceled)
+	WantCode(t, err, providers.Canceled)
 }
 
 func (s *suite) testExpired(t *testing.T) {
@@ -282,7 +322,7 @@ func (s *suite) testExpired(t *testing.T) {
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	_, err := p.Get(ctx, ref)
-	wantCode(t, p, err, providers.DeadlineExceeded)
+	WantCode(t, err, providers.DeadlineExceeded)
 }
 
 func (s *suite) testConcurrent(t *testing.T) {
@@ -352,6 +392,20 @@ func (s *suite) testErrorsHideSecrets(t *testing.T) {
 	}
 }
 
+func (s *suite) testCheck(t *testing.T) {
+	p := s.provider(t)
+	if err := p.Check(s.ctx(t)); err != nil {
+		t.Fatalf("Check of a healthy provider: %v (code %v)", err, providers.CodeOf(err))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	WantCode(t, p.Check(ctx), providers.Canceled)
+	// Check answers again after a failed one.
+	if err := p.Check(s.ctx(t)); err != nil {
+		t.Fatalf("Check after a cancelled Check: %v", err)
+	}
+}
+
 func (s *suite) testFaults(t *testing.T) {
 	fh, ok := s.h.(FaultHarness)
 	if !ok {
@@ -374,25 +428,40 @@ func (s *suite) testFaults(t *testing.T) {
 			if err != nil {
 				t.Fatalf("MakeFaultyProvider(%v): %v", c.fault, err)
 			}
-			defer p.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_, err = p.Get(ctx, s.ref(t, "providertest_fault"))
-			wantCode(t, p, err, c.want...)
+			p = s.wrap(t, p)
+			t.Run("Get", func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_, err := p.Get(ctx, s.ref(t, "providertest_fault"))
+				WantCode(t, err, c.want...)
+			})
+			t.Run("Check", func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				WantCode(t, p.Check(ctx), c.want...)
+			})
 		})
 	}
 }
 
+// testWriter checks Put and Delete on a Writable provider, and their
+// refusal on one that is not.
 func (s *suite) testWriter(t *testing.T) {
 	p := s.provider(t)
-	w, ok := p.(providers.Writer)
-	if !ok {
-		t.Skip("provider is read-only")
+	writable := p.Writable()
+	for i := 0; i < 3; i++ {
+		if p.Writable() != writable {
+			t.Fatal("Writable changes its answer")
+		}
+	}
+	if !writable {
+		s.refusesWrites(t, p, p)
+		return
 	}
 	ctx := s.ctx(t)
 	ref := s.ref(t, "providertest_writer")
 	first := map[string]string{"username": "w1", "password": "one"}
-	if err := w.Put(ctx, ref, &providers.Secret{Attributes: first}); err != nil {
+	if err := p.Put(ctx, ref, &providers.Secret{Attributes: first}); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	got, err := p.Get(ctx, ref)
@@ -402,7 +471,7 @@ func (s *suite) testWriter(t *testing.T) {
 	checkAttrs(t, got, first)
 
 	second := map[string]string{"username": "w2", "password": "two"}
-	if err := w.Put(ctx, ref, &providers.Secret{Attributes: second}); err != nil {
+	if err := p.Put(ctx, ref, &providers.Secret{Attributes: second}); err != nil {
 		t.Fatalf("overwriting Put: %v", err)
 	}
 	got, err = p.Get(ctx, ref)
@@ -413,22 +482,79 @@ func (s *suite) testWriter(t *testing.T) {
 
 	// A second provider instance sees what the first wrote.
 	p2 := s.provider(t)
+	if !p2.Writable() {
+		t.Fatal("a second provider from the same harness is not Writable")
+	}
 	got, err = p2.Get(ctx, ref)
 	if err != nil {
 		t.Fatalf("Get from a second provider: %v", err)
 	}
 	checkAttrs(t, got, second)
 
-	if err := w.Delete(ctx, ref); err != nil {
+	if err := p.Delete(ctx, ref); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	_, err = p.Get(ctx, ref)
-	wantCode(t, p, err, providers.NotFound)
-	err = w.Delete(ctx, ref)
-	wantCode(t, p, err, providers.NotFound)
+	WantCode(t, err, providers.NotFound)
+	err = p.Delete(ctx, ref)
+	WantCode(t, err, providers.NotFound)
 
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = w.Put(canceled, ref, &providers.Secret{Attributes: first})
-	wantCode(t, p, err, providers.Canceled)
+	err = p.Put(canceled, ref, &providers.Secret{Attributes: first})
+	WantCode(t, err, providers.Canceled)
+	err = p.Delete(canceled, ref)
+	WantCode(t, err, providers.Canceled)
+}
+
+// testReadOnly checks the provider a ReadOnlyHarness makes on a writable
+// backend.
+func (s *suite) testReadOnly(t *testing.T) {
+	rh, ok := s.h.(ReadOnlyHarness)
+	if !ok {
+		t.Skip("harness does not implement ReadOnlyHarness")
+	}
+	ro, err := rh.MakeReadOnlyProvider(s.ctx(t))
+	if errors.Is(err, ErrUnsupported) {
+		t.Skipf("read-only provider: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("MakeReadOnlyProvider: %v", err)
+	}
+	ro = s.wrap(t, ro)
+	if ro.Writable() {
+		t.Fatal("MakeReadOnlyProvider returned a Writable provider")
+	}
+	if err := ro.Check(s.ctx(t)); err != nil {
+		t.Fatalf("Check of a read-only provider: %v", err)
+	}
+	s.refusesWrites(t, ro, s.provider(t))
+}
+
+// refusesWrites checks that Put and Delete on ro, which is not Writable,
+// fail with FailedPrecondition and leave the stored secret as it was, as
+// ro itself and reader (another provider on the backend) read it.
+func (s *suite) refusesWrites(t *testing.T, ro, reader providers.Provider) {
+	t.Helper()
+	ctx := s.ctx(t)
+	ref := s.ref(t, "providertest_readonly")
+	want := map[string]string{"username": "ro", "password": "unchanged"}
+	s.seed(t, ref, want)
+	WantCode(t, ro.Put(ctx, ref, &providers.Secret{Attributes: map[string]string{"username": "ro", "password": "changed"}}),
+		providers.FailedPrecondition)
+	WantCode(t, ro.Delete(ctx, ref), providers.FailedPrecondition)
+	// A name that does not exist: still FailedPrecondition, not NotFound,
+	// and still nothing written.
+	missing := s.ref(t, "providertest_readonly_missing")
+	WantCode(t, ro.Put(ctx, missing, &providers.Secret{Attributes: want}), providers.FailedPrecondition)
+	WantCode(t, ro.Delete(ctx, missing), providers.FailedPrecondition)
+	for _, p := range []providers.Provider{ro, reader} {
+		got, err := p.Get(ctx, ref)
+		if err != nil {
+			t.Fatalf("Get after refused writes: %v", err)
+		}
+		checkAttrs(t, got, want)
+		_, err = p.Get(ctx, missing)
+		WantCode(t, err, providers.NotFound)
+	}
 }
