@@ -99,8 +99,10 @@ type Auditor interface {
 // Observer is told the outcome of every request (metrics). It must be cheap
 // and must not keep the names it is given.
 type Observer interface {
-	// Request is called once per request with its operation and outcome.
-	Request(op auth.Operation, code providers.Code, elapsed time.Duration)
+	// Request is called once per request with its operation, outcome and
+	// decision (allowed, denied, limited, or none when it failed before the
+	// policy was asked).
+	Request(op auth.Operation, code providers.Code, decision string, elapsed time.Duration)
 	// AuditFailed is called when an audit entry could not be written.
 	AuditFailed()
 }

@@ -108,12 +108,13 @@ func subject(req Request) string {
 // audit failure that fails the request closed.
 func (b *Broker) end(c *call, err error) error {
 	code := providers.CodeOf(err)
-	var e *Error
-	if errors.As(err, &e) {
-		code = e.Code
+	var be *Error
+	if errors.As(err, &be) {
+		code = be.Code
 	}
 	elapsed := b.now().Sub(c.start)
-	if aerr := b.auditor.Write(b.entry(c, code, err, elapsed)); aerr != nil {
+	e := b.entry(c, code, err, elapsed)
+	if aerr := b.auditor.Write(e); aerr != nil {
 		if b.observer != nil {
 			b.observer.AuditFailed()
 		}
@@ -124,7 +125,7 @@ func (b *Broker) end(c *call, err error) error {
 		}
 	}
 	if b.observer != nil {
-		b.observer.Request(c.op, code, elapsed)
+		b.observer.Request(c.op, code, e.Decision, elapsed)
 	}
 	return err
 }

@@ -1,7 +1,7 @@
 // Package config reads secretbroker's YAML configuration into typed values,
-// rejects unknown fields, and reports every mistake with the file, the line
-// and the fix. Build turns a loaded configuration into a broker, creating
-// each provider instance through an explicit switch on its kind.
+// rejects unknown fields, and reports every mistake at once, each with the
+// file, the line and the fix. It only parses and validates: package
+// internal/catalog builds providers and the broker from what it returns.
 package config
 
 import (
@@ -11,16 +11,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/secretbroker/secretbroker/naming"
+	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/providers/aws"
 	"github.com/secretbroker/secretbroker/providers/azure"
 	"github.com/secretbroker/secretbroker/providers/cyberark"
@@ -31,32 +30,105 @@ import (
 // DefaultListen is where the daemon listens when nothing says otherwise.
 const DefaultListen = "127.0.0.1:7787"
 
+// DefaultAdminListen is where the admin HTTP listener (metrics, health)
+// listens when nothing says otherwise.
+const DefaultAdminListen = "127.0.0.1:7788"
+
+// LocalAdminIdentity is the identity of the local admin token.
+const LocalAdminIdentity = "local-admin"
+
 // Config is the whole configuration file.
 type Config struct {
-	// Server configures the daemon itself.
+	// Server configures the daemon's gRPC listener and its process.
 	Server Server `yaml:"server"`
+	// Admin configures the admin HTTP listener.
+	Admin Admin `yaml:"admin"`
+	// Auth lists the callers' credentials (token hashes).
+	Auth Auth `yaml:"auth"`
+	// Policy says who may do what; default deny.
+	Policy policy.Config `yaml:"policy"`
+	// Audit configures the audit trail.
+	Audit Audit `yaml:"audit"`
 	// Providers are the named provider instances.
 	Providers map[string]*Provider `yaml:"providers"`
-	// Lockers map Control Room lockers to providers.
+	// Lockers map Control Room lockers to places in providers.
 	Lockers map[string]*Locker `yaml:"lockers"`
 	// AutoLogin says where auto-login credentials live; nil disables them.
 	AutoLogin *AutoLogin `yaml:"autologin"`
+	// CCP configures the CyberArk CCP-compatible REST endpoint; nil
+	// disables it.
+	CCP *CCP `yaml:"ccp"`
 
-	file string
-	root *yaml.Node
+	file  string
+	lines *lineIndex
 }
 
 // Server configures the daemon.
 type Server struct {
 	// Listen is a TCP address (127.0.0.1:7787) or unix:/path/to.sock.
 	Listen string `yaml:"listen"`
-	// DataDir holds the embedded store; relative provider paths are resolved
-	// against it. Default: the user's state directory.
+	// TLS is the server certificate and, for mTLS, the client CA.
+	TLS *TLS `yaml:"tls"`
+	// InsecurePlaintext allows plaintext on a non-loopback address, for a
+	// TLS-terminating sidecar. A warning is logged at every start.
+	InsecurePlaintext bool `yaml:"insecure_plaintext_behind_tls_terminating_proxy"`
+	// Reflection turns gRPC server reflection on (default) or off.
+	Reflection *bool `yaml:"reflection"`
+	// DataDir holds the embedded store, the local admin token and the
+	// audit file; relative paths are resolved against it.
 	DataDir string `yaml:"data_dir"`
-	// RequestTimeout bounds each backend call; default 30s.
+	// RequestTimeout bounds each request's vault calls; default 30s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// ShutdownTimeout bounds the graceful stop; default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error; default info.
 	LogLevel string `yaml:"log_level"`
+	// ReloadOnChange reloads the configuration when its file changes.
+	ReloadOnChange bool `yaml:"reload_on_change"`
+	// MaxRecvMessageBytes bounds a request message; default 1 MiB.
+	MaxRecvMessageBytes int `yaml:"max_request_bytes"`
+}
+
+// TLS names certificate files; they are reloaded when they change.
+type TLS struct {
+	// CertFile is the server certificate (PEM, chain first).
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is its private key.
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile, when set, requires client certificates signed by it.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Admin configures the admin HTTP listener: /metrics, /healthz, /readyz.
+type Admin struct {
+	// Listen is host:port, or "off"; default 127.0.0.1:7788.
+	Listen string `yaml:"listen"`
+}
+
+// Auth lists callers' credentials.
+type Auth struct {
+	// LocalAdminToken creates <data_dir>/admin.token (0600) on first start,
+	// identity "local-admin". Default true.
+	LocalAdminToken *bool `yaml:"local_admin_token"`
+	// Tokens are bearer tokens, as hashes.
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is a bearer token's hash and the identity it proves.
+type Token struct {
+	// Identity is what policy rules match.
+	Identity string `yaml:"identity"`
+	// SHA256 is "sha256:" and the token's SHA-256 in hex.
+	SHA256 string `yaml:"sha256"`
+}
+
+// Audit configures the audit trail.
+type Audit struct {
+	// Path is the audit file (in data_dir unless absolute), or "-" for
+	// standard output. Default audit.log.
+	Path string `yaml:"path"`
+	// FailOpen serves requests whose audit line cannot be written.
+	FailOpen bool `yaml:"fail_open"`
 }
 
 // Provider is one provider instance: exactly one of the kind blocks is set.
@@ -73,29 +145,79 @@ type Provider struct {
 	CyberArk *cyberark.Config `yaml:"cyberark"`
 	// Naming overrides the kind's default encoding.
 	Naming Naming `yaml:"naming"`
+	// Cache caches what the provider returns; nil means the defaults.
+	Cache *Cache `yaml:"cache"`
+	// Protection shields the vault; nil means the defaults.
+	Protection *Protection `yaml:"protection"`
 }
 
 // Naming overrides how names are encoded for one provider instance.
 type Naming struct {
 	// Encoding is "default" (or empty) or "none" (every character raw).
 	Encoding string `yaml:"encoding"`
-	// Allowed is a regular expression a character must match to pass raw,
-	// e.g. '^[A-Za-z0-9/_+=.@-]+$' (the seed's
-	// name.encoding.characters.allowed.regex).
+	// Allowed is a regular expression a character must match to pass raw.
 	Allowed string `yaml:"allowed"`
 }
 
-// Locker maps a locker to a provider and a prefix or Safe.
+// Cache configures a provider's cache.
+type Cache struct {
+	// Disabled turns the cache off.
+	Disabled bool `yaml:"disabled"`
+	// TTL is how long a found secret is served from memory; default 5m.
+	TTL time.Duration `yaml:"ttl"`
+	// NegativeTTL is how long NotFound is remembered; default 30s; 0s off.
+	NegativeTTL *time.Duration `yaml:"negative_ttl"`
+	// MaxEntries bounds the entries (LRU); default 100000.
+	MaxEntries int `yaml:"max_entries"`
+	// MaxBytes bounds the bytes held, such as 64MiB; default 64MiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// StaleGrace is how long past TTL a value is served while the vault
+	// is unreachable or throttling; default 1h; 0s off.
+	StaleGrace *time.Duration `yaml:"stale_grace"`
+}
+
+// Protection configures the shield in front of a provider's vault.
+type Protection struct {
+	// Timeout bounds each vault call; default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts is how often a read is tried on Unavailable or
+	// ResourceExhausted; default 3; 1 means no retry.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxConcurrency bounds the calls in flight to the vault; default 64.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// BreakerFailures opens the circuit after this many consecutive
+	// failures; default 5; 0 turns the breaker off... use -1.
+	BreakerFailures int `yaml:"breaker_failures"`
+	// BreakerCoolDown is how long the circuit stays open before a probe;
+	// default 30s.
+	BreakerCoolDown time.Duration `yaml:"breaker_cool_down"`
+}
+
+// Locker maps a locker to one place (provider and prefix or safe) or to an
+// ordered list of places.
 type Locker struct {
+	// Provider names a provider instance (single-place form).
+	Provider string `yaml:"provider"`
+	// Prefix is the secret name prefix (not CyberArk).
+	Prefix string `yaml:"prefix"`
+	// Safe is the CyberArk Safe (CyberArk only).
+	Safe string `yaml:"safe"`
+	// Places are read in order, for failover (list form).
+	Places []Place `yaml:"places"`
+	// FailoverOnNotFound also fails over when a place lacks the secret.
+	FailoverOnNotFound bool `yaml:"failover_on_not_found"`
+	// UsernameTemplate builds the login name from the secret.
+	UsernameTemplate string `yaml:"username_template"`
+}
+
+// Place is one place of a locker.
+type Place struct {
 	// Provider names a provider instance.
 	Provider string `yaml:"provider"`
 	// Prefix is the secret name prefix (not CyberArk).
 	Prefix string `yaml:"prefix"`
 	// Safe is the CyberArk Safe (CyberArk only).
 	Safe string `yaml:"safe"`
-	// UsernameTemplate builds the login name from the secret, e.g.
-	// '$domain$\$username$'.
-	UsernameTemplate string `yaml:"username_template"`
 }
 
 // AutoLogin configures auto-login credentials.
@@ -106,11 +228,28 @@ type AutoLogin struct {
 	Safe string `yaml:"safe"`
 	// Format is the name format; default autologin_{username}.
 	Format string `yaml:"format"`
-	// Mapping maps Control Room usernames to explicit secret names, used
-	// verbatim.
+	// Mapping maps Control Room usernames to explicit secret names.
 	Mapping map[string]string `yaml:"mapping"`
+	// MappingFile is a CSV of username,secret name rows (Automation
+	// Anywhere's custom secrets mapping), merged into Mapping.
+	MappingFile string `yaml:"mapping_file"`
 	// UsernameTemplate builds the login name from the secret.
 	UsernameTemplate string `yaml:"username_template"`
+}
+
+// CCP configures the CyberArk CCP-compatible REST endpoint.
+type CCP struct {
+	// Listen is host:port.
+	Listen string `yaml:"listen"`
+	// TLS is the endpoint's certificate and client CA (required off
+	// loopback).
+	TLS *TLS `yaml:"tls"`
+	// WebService is the path segment, default AIMWebService.
+	WebService string `yaml:"web_service"`
+	// Safes maps CCP Safe names to lockers.
+	Safes map[string]string `yaml:"safes"`
+	// AutoLoginSafe is the CCP Safe that serves auto-login credentials.
+	AutoLoginSafe string `yaml:"autologin_safe"`
 }
 
 // Kind returns the provider's kind, or "" when no or several blocks are set.
@@ -150,6 +289,14 @@ func (p *Provider) Scheme() (*naming.Scheme, error) {
 	return naming.NewScheme(p.Kind(), opt)
 }
 
+// PlacesOf returns a locker's places, from either form.
+func (l *Locker) PlacesOf() []Place {
+	if len(l.Places) > 0 {
+		return l.Places
+	}
+	return []Place{{Provider: l.Provider, Prefix: l.Prefix, Safe: l.Safe}}
+}
+
 // Error is a configuration mistake, with where it is and how to fix it.
 type Error struct {
 	// File is the configuration file.
@@ -168,7 +315,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// Errors is every mistake found in one file.
+// Errors is every mistake found in one file, in line order.
 type Errors []*Error
 
 // Error joins the mistakes, one a line.
@@ -189,222 +336,63 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-var yamlLine = regexp.MustCompile(`^\s*line (\d+): (.*)$`)
-
 // Parse decodes and validates a configuration; file names it in errors.
+// It reports every mistake it finds, not only the first.
 func Parse(file string, data []byte) (*Config, error) {
 	cfg := &Config{file: file}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(file, err)
 	}
-	cfg.root = &root
+	cfg.lines = newLineIndex(&root)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var errs Errors
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(file, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, yamlError(file, err)
+		}
+		errs = append(errs, yamlError(file, err).(Errors)...)
 	}
-	if errs := cfg.validate(); len(errs) > 0 {
+	errs = append(errs, cfg.validate()...)
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
 	}
 	return cfg, nil
 }
 
-// yamlError turns yaml.v3's errors into Errors with a hint for each.
-func yamlError(file string, err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			return Errors{{File: file, Line: n, Msg: m[2] + " (fix the YAML syntax)"}}
-		}
-		return Errors{{File: file, Msg: msg + " (fix the YAML syntax)"}}
-	}
-	var errs Errors
-	for _, s := range te.Errors {
-		e := &Error{File: file, Msg: s}
-		if m := yamlLine.FindStringSubmatch(s); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = m[2]
-		}
-		switch {
-		case strings.Contains(e.Msg, "not found in type"):
-			field := strings.Fields(e.Msg)[1]
-			e.Msg = fmt.Sprintf("unknown field %s (remove it or correct its spelling; configs/ documents every field)", field)
-		case strings.Contains(e.Msg, "cannot unmarshal"):
-			e.Msg += " (give a value of the documented type, e.g. 30s for a duration)"
-		}
-		errs = append(errs, e)
-	}
-	return errs
-}
-
-// line returns the line of the deepest key of path that exists.
-func (c *Config) line(path ...string) int {
-	n := c.root
-	if n == nil {
-		return 0
-	}
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, key := range path {
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				line = n.Content[i].Line
-				n = n.Content[i+1]
-				found = true
-				break
-			}
-		}
-		if !found {
-			return line
-		}
-	}
-	return line
-}
-
-func (c *Config) errorf(path []string, format string, args ...any) *Error {
-	return &Error{File: c.file, Line: c.line(path...), Msg: fmt.Sprintf(format, args...)}
-}
-
-// ProviderError places an error from a provider's constructor: a
-// *providers.ConfigError names its field, so the line is that field's.
-func (c *Config) ProviderError(name string, err error) error {
-	p := c.Providers[name]
-	path := []string{"providers", name}
-	if p != nil {
-		path = append(path, p.Kind())
-	}
-	if f := configField(err); f != "" {
-		path = append(path, strings.Split(f, ".")...)
-	}
-	return c.errorf(path, "provider %q: %v", name, err)
-}
-
-func (c *Config) validate() Errors {
-	var errs Errors
-	add := func(e *Error) { errs = append(errs, e) }
-	if c.Server.Listen != "" {
-		if _, _, err := SplitListen(c.Server.Listen); err != nil {
-			add(c.errorf([]string{"server", "listen"}, "server.listen: %v", err))
-		}
-	}
-	if c.Server.RequestTimeout < 0 {
-		add(c.errorf([]string{"server", "request_timeout"}, "server.request_timeout must be positive (e.g. 30s)"))
-	}
-	switch c.Server.LogLevel {
-	case "", "debug", "info", "warn", "error":
-	default:
-		add(c.errorf([]string{"server", "log_level"}, "server.log_level %q is not known (write debug, info, warn or error)", c.Server.LogLevel))
-	}
-	if len(c.Providers) == 0 {
-		add(c.errorf(nil, "no providers (add a providers section; see configs/secretbroker.yaml)"))
-	}
-	for _, name := range sortedKeys(c.Providers) {
-		p := c.Providers[name]
-		path := []string{"providers", name}
-		if p == nil {
-			add(c.errorf(path, "provider %q is empty (give it one block: embedded, aws, azure, hashicorp or cyberark)", name))
-			continue
-		}
-		if p.Kind() == "" {
-			add(c.errorf(path, "provider %q must have exactly one of the blocks embedded, aws, azure, hashicorp, cyberark", name))
-			continue
-		}
-		if _, err := p.Scheme(); err != nil {
-			add(c.errorf(append(path, "naming"), "provider %q: %v", name, err))
-		}
-	}
-	if len(c.Lockers) == 0 {
-		add(c.errorf(nil, "no lockers (add a lockers section mapping a locker to a provider)"))
-	}
-	for _, name := range sortedKeys(c.Lockers) {
-		l := c.Lockers[name]
-		path := []string{"lockers", name}
-		if l == nil {
-			add(c.errorf(path, "locker %q is empty (give it provider and prefix, or provider and safe)", name))
-			continue
-		}
-		errs = append(errs, c.checkPlace(path, "locker "+strconv.Quote(name), l.Provider, l.Prefix, l.Safe, true)...)
-		if l.UsernameTemplate != "" {
-			if _, err := naming.ParseTemplate(l.UsernameTemplate); err != nil {
-				add(c.errorf(append(path, "username_template"), "locker %q: %v", name, err))
-			}
-		}
-	}
-	if a := c.AutoLogin; a != nil {
-		path := []string{"autologin"}
-		errs = append(errs, c.checkPlace(path, "autologin", a.Provider, "", a.Safe, false)...)
-		if _, err := naming.NewAutoLogin(a.Format, a.Mapping); err != nil {
-			add(c.errorf(append(path, "format"), "autologin: %v", err))
-		}
-		if a.UsernameTemplate != "" {
-			if _, err := naming.ParseTemplate(a.UsernameTemplate); err != nil {
-				add(c.errorf(append(path, "username_template"), "autologin: %v", err))
-			}
-		}
-	}
-	return errs
-}
-
-func (c *Config) checkPlace(path []string, what, provider, prefix, safe string, needPrefix bool) Errors {
-	var errs Errors
-	if provider == "" {
-		return Errors{c.errorf(path, "%s: provider is required (name one of: %s)", what, strings.Join(sortedKeys(c.Providers), ", "))}
-	}
-	p, ok := c.Providers[provider]
-	if !ok || p == nil {
-		return Errors{c.errorf(append(path, "provider"), "%s: provider %q is not defined (defined: %s)", what, provider, strings.Join(sortedKeys(c.Providers), ", "))}
-	}
-	if p.Kind() == naming.CyberArk {
-		if prefix != "" {
-			errs = append(errs, c.errorf(append(path, "prefix"), "%s: provider %q is CyberArk, whose lockers are Safes: write safe, not prefix", what, provider))
-		}
-		if err := naming.CheckSafe(safe); err != nil {
-			errs = append(errs, c.errorf(append(path, "safe"), "%s: %v", what, err))
-		}
-		return errs
-	}
-	if safe != "" {
-		errs = append(errs, c.errorf(append(path, "safe"), "%s: safe is for CyberArk providers; provider %q is %s: remove safe", what, provider, p.Kind()))
-	}
-	if needPrefix && prefix == "" {
-		errs = append(errs, c.errorf(path, "%s: prefix is required for provider %q (%s)", what, provider, p.Kind()))
-	}
-	return errs
-}
-
-// Warnings returns what is allowed but probably a mistake, such as a raw
-// set that admits '-' and so makes names ambiguous.
-func (c *Config) Warnings() []string {
-	var out []string
-	for _, name := range sortedKeys(c.Providers) {
-		s, err := c.Providers[name].Scheme()
-		if err == nil && s.Ambiguous() {
-			out = append(out, fmt.Sprintf("%s:%d: provider %q: its raw set lets '-' through, so encoded names cannot always be decoded and two names may collide",
-				c.file, c.line("providers", name, "naming"), name))
-		}
-	}
-	return out
-}
-
 // File returns the file the configuration came from.
 func (c *Config) File() string { return c.file }
 
-// Listen returns the listen address with its default.
+// Listen returns the gRPC listen address with its default.
 func (c *Config) Listen() string {
 	if c.Server.Listen == "" {
 		return DefaultListen
 	}
 	return c.Server.Listen
 }
+
+// AdminListen returns the admin listen address with its default, or "" when
+// it is off.
+func (c *Config) AdminListen() string {
+	switch c.Admin.Listen {
+	case "":
+		return DefaultAdminListen
+	case "off":
+		return ""
+	}
+	return c.Admin.Listen
+}
+
+// LocalAdminToken reports whether the local admin token is on (default).
+func (c *Config) LocalAdminToken() bool {
+	return c.Auth.LocalAdminToken == nil || *c.Auth.LocalAdminToken
+}
+
+// Reflection reports whether gRPC reflection is on (default).
+func (c *Config) Reflection() bool { return c.Server.Reflection == nil || *c.Server.Reflection }
 
 // SplitListen splits "unix:/path" or a TCP "host:port" into network and
 // address.
@@ -441,6 +429,14 @@ func DefaultDataDir() (string, error) {
 		return "", fmt.Errorf("finding the data directory: %w (pass -data-dir)", err)
 	}
 	return filepath.Join(d, "secretbroker"), nil
+}
+
+// InDir resolves a relative path against dir; "" stays "".
+func InDir(dir, path string) string {
+	if path == "" || path == "-" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
