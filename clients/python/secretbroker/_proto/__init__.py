@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC stubs of secretbroker.v1 (regenerate with gen.sh; do not edit)."""

@@ -1,0 +1,1 @@
+"""Tests of the secretbroker Python client (run by clients/python/test.sh)."""

@@ -1,0 +1,1 @@
+"""Stand-in for rpaframework's RPA.Robocorp package (tests only)."""

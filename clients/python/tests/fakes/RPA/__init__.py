@@ -1,0 +1,1 @@
+"""Stand-in for rpaframework's RPA package (tests only)."""
