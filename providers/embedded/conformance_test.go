@@ -21,6 +21,11 @@ type harness struct {
 	p *Provider
 }
 
+var (
+	_ providertest.FaultHarness    = (*harness)(nil)
+	_ providertest.ReadOnlyHarness = (*harness)(nil)
+)
+
 // sharedProvider is a Provider the suite may Close without closing the store.
 type sharedProvider struct {
 	*Provider
@@ -40,6 +45,14 @@ func (h *harness) Seed(ctx context.Context, ref providers.Ref, s *providers.Secr
 }
 
 func (h *harness) Close() { h.p.Close() }
+
+// MakeReadOnlyProvider returns a Provider on the same open file with
+// readOnly set, as New sets it for read_only: true (bbolt's file lock keeps
+// a second, read-only handle out of a process that holds the writer; see
+// TestReadOnly for a store opened read-only).
+func (h *harness) MakeReadOnlyProvider(ctx context.Context) (providers.Provider, error) {
+	return sharedProvider{&Provider{db: h.p.db, aead: h.p.aead, path: h.p.path, readOnly: true}}, nil
+}
 
 // MakeFaultyProvider supports no fault: a local file has no identity to
 // deny (the key file's mode is checked by New, see TestKeyFilePermissions),

@@ -2,8 +2,8 @@
 // credentials in one local bbolt file, each record sealed with AES-256-GCM
 // under a 32-byte key kept in a separate key file. It is meant for sites
 // without an enterprise vault, for tests and demonstrations, and as a local
-// fallback; it implements providers.Provider and providers.Writer, and its
-// List method serves the admin CLI.
+// fallback; it implements providers.Provider (Writable unless opened
+// read-only), and its List method serves the admin CLI.
 //
 // # Files
 //

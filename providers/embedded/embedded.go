@@ -40,9 +40,10 @@ type Config struct {
 	// missing. New never creates a key for an existing store. Default false:
 	// a missing store is an error.
 	Create bool `yaml:"create"`
-	// ReadOnly opens the store read-only: Get and List work, Put and Delete
-	// fail with FailedPrecondition, and other read-only openers may share
-	// the file. Default false. Cannot be combined with Create.
+	// ReadOnly opens the store read-only: Get and List work, Writable is
+	// false, Put and Delete fail with FailedPrecondition, and other
+	// read-only openers may share the file. Default false. Cannot be
+	// combined with Create.
 	ReadOnly bool `yaml:"read_only"`
 	// OpenTimeout is how long New waits for another process to release the
 	// store's file lock, as a duration string. Default "5s"; a shorter
@@ -71,8 +72,8 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Provider is an open embedded store. It implements providers.Provider and
-// providers.Writer and is safe for concurrent use.
+// Provider is an open embedded store. It implements providers.Provider
+// (Writable unless Config.ReadOnly) and is safe for concurrent use.
 type Provider struct {
 	db       *bolt.DB
 	aead     cipher.AEAD // holds the key; the raw key bytes are cleared after New
@@ -81,19 +82,19 @@ type Provider struct {
 	closed   atomic.Bool
 }
 
-var (
-	_ providers.Provider = (*Provider)(nil)
-	_ providers.Writer   = (*Provider)(nil)
-)
+var _ providers.Provider = (*Provider)(nil)
+
+// kind is the provider kind named in NotWritable errors.
+const kind = "embedded"
 
 // New opens the store that cfg describes, creating it when cfg.Create allows
 // it. It checks the key file's mode and form, that the file is a
 // secretbroker store, and that the key opens it, so a wrong key or a damaged
 // file is reported here and not at the first Get. Errors are
-// *providers.ConfigError for configuration that cannot work, or errors
-// classified by providers.CodeOf(nil, err): FailedPrecondition (wrong key,
-// newer format), Internal (damaged file), Unavailable (store in use by
-// another process). No error carries the key.
+// *providers.ConfigError for configuration that cannot work, context
+// errors, or errors classified by providers.CodeOf: FailedPrecondition
+// (wrong key, newer format), Internal (damaged file), Unavailable (store in
+// use by another process). No error carries the key.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("embedded store %s: %w", cfg.Path, err)
@@ -149,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	aead, err := newAEAD(key)
 	clear(key)
 	if err != nil {
-		return nil, fmt.Errorf("embedded store %s: %w", cfg.Path, err)
+		return nil, providers.Errorf(providers.Internal, err, "embedded store %s: cannot use the key", cfg.Path)
 	}
 	p := &Provider{aead: aead, path: cfg.Path, readOnly: cfg.ReadOnly}
 
@@ -351,14 +352,20 @@ func (p *Provider) view(f func(*bolt.Tx) error) error {
 }
 
 // update runs f in a write transaction, committed and synced on success.
+// Put and Delete have checked p.writable.
 func (p *Provider) update(f func(*bolt.Tx) error) error {
 	if p.closed.Load() {
 		return fmt.Errorf("embedded store: %w", ErrClosed)
 	}
-	if p.readOnly {
-		return providers.Errorf(providers.FailedPrecondition, fmt.Errorf("embedded store: %w", ErrReadOnly), reasonReadOnly)
-	}
 	return p.txError(guard(func() error { return p.db.Update(f) }))
+}
+
+// notWritable is the error of Put and Delete on a read-only store.
+func (p *Provider) notWritable() error {
+	e := providers.NotWritable(kind)
+	e.Reason = reasonReadOnly
+	e.Err = fmt.Errorf("embedded store: %w", ErrReadOnly)
+	return e
 }
 
 func (p *Provider) txError(err error) error {
@@ -373,6 +380,11 @@ func (p *Provider) txError(err error) error {
 // A record that fails authentication (wrong key, damaged file, a record
 // copied under another name) is Internal.
 func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secret, error) {
+	s, err := p.get(ctx, ref)
+	return s, classified(err)
+}
+
+func (p *Provider) get(ctx context.Context, ref providers.Ref) (*providers.Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("embedded store: get %q: %w", ref.String(), err)
 	}
@@ -440,8 +452,15 @@ func (p *Provider) openRecord(ref providers.Ref, key, sealed []byte) (record, er
 // write is synced to disk before Put returns. An existing record that fails
 // authentication is not overwritten: Delete it first.
 func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secret) error {
+	return classified(p.put(ctx, ref, s))
+}
+
+func (p *Provider) put(ctx context.Context, ref providers.Ref, s *providers.Secret) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("embedded store: put %q: %w", ref.String(), err)
+	}
+	if err := p.writable(); err != nil {
+		return err
 	}
 	key, err := recordKey(ref)
 	if err != nil {
@@ -474,8 +493,15 @@ func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secr
 
 // Delete removes the secret at ref. Deleting a missing secret is NotFound.
 func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
+	return classified(p.delete(ctx, ref))
+}
+
+func (p *Provider) delete(ctx context.Context, ref providers.Ref) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("embedded store: delete %q: %w", ref.String(), err)
+	}
+	if err := p.writable(); err != nil {
+		return err
 	}
 	key, err := recordKey(ref)
 	if err != nil {
@@ -495,6 +521,11 @@ func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
 // record is decrypted, so a damaged record still shows up here and fails in
 // Get. It is meant for the admin CLI.
 func (p *Provider) List(ctx context.Context, location, prefix string) ([]string, error) {
+	names, err := p.list(ctx, location, prefix)
+	return names, classified(err)
+}
+
+func (p *Provider) list(ctx context.Context, location, prefix string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("embedded store: list: %w", err)
 	}
@@ -519,9 +550,48 @@ func (p *Provider) List(ctx context.Context, location, prefix string) ([]string,
 	return names, nil
 }
 
+// writable returns nil when Put and Delete may write: the Provider is open
+// and not read-only.
+func (p *Provider) writable() error {
+	if p.closed.Load() {
+		return fmt.Errorf("embedded store: %w", ErrClosed)
+	}
+	if p.readOnly {
+		return p.notWritable()
+	}
+	return nil
+}
+
+// Writable reports whether Put and Delete are allowed: the store was not
+// opened with Config.ReadOnly.
+func (p *Provider) Writable() bool { return !p.readOnly }
+
+// Check reports whether the store is usable: the Provider is open, the file
+// reads, its buckets are there and the key still opens the key check
+// record. It decrypts no secret. Its errors are classified like Get's: a
+// closed Provider is FailedPrecondition, a key that no longer opens the
+// store FailedPrecondition (ErrWrongKey), a damaged file Internal.
+func (p *Provider) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("embedded store: check: %w", err)
+	}
+	return classified(p.view(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketSecrets) == nil {
+			return providers.Errorf(providers.Internal, fmt.Errorf("embedded store: %w: its buckets are missing", ErrDamaged), reasonDamaged)
+		}
+		plain, err := unseal(p.aead, keyCheckAAD, meta.Get(metaKeyCheck))
+		if err != nil || string(plain) != keyCheckText {
+			return providers.Errorf(providers.FailedPrecondition, fmt.Errorf("embedded store: key check: %w", ErrWrongKey),
+				"the key does not open the embedded store's key check (wrong key, or the file was replaced)")
+		}
+		return nil
+	}))
+}
+
 // Close closes the store file and releases its lock. Calls after the first
-// return nil; Get, Put, Delete and List on a closed Provider fail with
-// ErrClosed (FailedPrecondition).
+// return nil; Get, Put, Delete, List and Check on a closed Provider fail
+// with ErrClosed (FailedPrecondition).
 func (p *Provider) Close() error {
 	if p.closed.Swap(true) {
 		return nil

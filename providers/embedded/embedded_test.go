@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 // testConfig returns a Config for a new store in a fresh directory, with
@@ -60,25 +61,6 @@ func mustGet(t *testing.T, p *Provider, ref providers.Ref) *providers.Secret {
 }
 
 func ref(name string) providers.Ref { return providers.Ref{Name: name} }
-
-// wantCode fails unless err is classified as want, by CodeOf (with p) and by
-// the package's own classification.
-func wantCode(t *testing.T, p *Provider, err error, want providers.Code) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %v", want)
-	}
-	var pp providers.Provider
-	if p != nil {
-		pp = p
-	}
-	if got := providers.CodeOf(pp, err); got != want {
-		t.Fatalf("error %q: CodeOf = %v, want %v", err, got, want)
-	}
-	if got := code(err); got != want {
-		t.Fatalf("error %q: Code = %v, want %v", err, got, want)
-	}
-}
 
 func wantConfigError(t *testing.T, err error, field string) *providers.ConfigError {
 	t.Helper()
@@ -348,7 +330,7 @@ func TestWrongKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := New(context.Background(), cfg)
-	wantCode(t, nil, err, providers.FailedPrecondition)
+	providertest.WantCode(t, err, providers.FailedPrecondition)
 	if !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("%v is not ErrWrongKey", err)
 	}
@@ -440,7 +422,7 @@ func TestDamagedFile(t *testing.T) {
 			before := readFile(t, path)
 			_, err := New(context.Background(), cfg)
 			t.Log(err)
-			wantCode(t, nil, err, providers.Internal)
+			providertest.WantCode(t, err, providers.Internal)
 			if !errors.Is(err, ErrDamaged) {
 				t.Fatalf("%v is not ErrDamaged", err)
 			}
@@ -460,7 +442,7 @@ func TestNewerFormat(t *testing.T) {
 	mustNew(t, cfg).Close()
 	withBolt(t, cfg.Path, func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaFormat, []byte{2}) })
 	_, err := New(context.Background(), cfg)
-	wantCode(t, nil, err, providers.FailedPrecondition)
+	providertest.WantCode(t, err, providers.FailedPrecondition)
 	if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), "format 2") {
 		t.Fatalf("unhelpful error: %v", err)
 	}
@@ -526,7 +508,7 @@ func TestDamagedPage(t *testing.T) {
 	for i := 0; i < n; i++ {
 		_, err := p.Get(context.Background(), ref(fmt.Sprintf("cred_%03d", i)))
 		if err != nil {
-			wantCode(t, p, err, providers.Internal)
+			providertest.WantCode(t, err, providers.Internal)
 			if !errors.Is(err, ErrDamaged) || providers.ReasonOf(err) != reasonDamaged {
 				t.Fatalf("Get: %v, want ErrDamaged", err)
 			}
@@ -552,15 +534,24 @@ func TestReadOnly(t *testing.T) {
 	before := readFile(t, cfg.Path)
 	cfg.Create, cfg.ReadOnly = false, true
 	p = mustNew(t, cfg)
+	if p.Writable() {
+		t.Fatal("a read-only store says it is Writable")
+	}
 	if got := mustGet(t, p, ref("a")); got.Attributes["password"] != "x" {
 		t.Fatal("wrong value")
 	}
 	ctx := context.Background()
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check of a read-only store: %v", err)
+	}
 	for name, err := range map[string]error{
-		"Put":    p.Put(ctx, ref("a"), &providers.Secret{Attributes: map[string]string{"password": "y"}}),
-		"Delete": p.Delete(ctx, ref("a")),
+		"Put":            p.Put(ctx, ref("a"), &providers.Secret{Attributes: map[string]string{"password": "y"}}),
+		"Delete":         p.Delete(ctx, ref("a")),
+		"Put missing":    p.Put(ctx, ref("b"), &providers.Secret{}),
+		"Delete missing": p.Delete(ctx, ref("b")),
+		"Put nil":        p.Put(ctx, ref("b"), nil),
 	} {
-		wantCode(t, p, err, providers.FailedPrecondition)
+		providertest.WantCode(t, err, providers.FailedPrecondition)
 		if !errors.Is(err, ErrReadOnly) || providers.ReasonOf(err) != reasonReadOnly {
 			t.Fatalf("%s: %v, want ErrReadOnly", name, err)
 		}
@@ -574,6 +565,65 @@ func TestReadOnly(t *testing.T) {
 	}
 }
 
+func TestCheck(t *testing.T) {
+	p := mustNew(t, testConfig(t))
+	ctx := context.Background()
+	if !p.Writable() {
+		t.Fatal("a store opened for writing is not Writable")
+	}
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check of a new store: %v", err)
+	}
+	mustPut(t, p, ref("a"), map[string]string{"password": "x"})
+	// The key check record is replaced behind the provider's back (a file
+	// swapped under a running daemon): Check reports the key no longer
+	// opens the store, while records it sealed itself still open.
+	err := p.db.Update(func(tx *bolt.Tx) error {
+		other, _ := newAEAD(bytes.Repeat([]byte{7}, 32))
+		return tx.Bucket(bucketMeta).Put(metaKeyCheck, seal(other, keyCheckAAD, []byte(keyCheckText)))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Check(ctx)
+	providertest.WantCode(t, err, providers.FailedPrecondition)
+	if !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("Check with a foreign key check: %v, want ErrWrongKey", err)
+	}
+	mustGet(t, p, ref("a"))
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	providertest.WantCode(t, p.Check(canceled), providers.Canceled)
+	p.Close()
+	err = p.Check(ctx)
+	providertest.WantCode(t, err, providers.FailedPrecondition)
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("Check after Close: %v", err)
+	}
+}
+
+// TestErrorsAreClassified checks that the errors of every method carry a
+// *providers.Error (or are context errors), so that CodeOf needs no
+// provider.
+func TestErrorsAreClassified(t *testing.T) {
+	p := mustNew(t, testConfig(t))
+	ctx := context.Background()
+	_, err := p.Get(ctx, ref("missing"))
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Code != providers.NotFound || pe.Reason != "no secret with that name" || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of a missing secret: %#v", err)
+	}
+	err = p.Delete(ctx, ref("missing"))
+	if !errors.As(err, &pe) || pe.Code != providers.NotFound {
+		t.Fatalf("Delete of a missing secret: %v", err)
+	}
+	p.Close()
+	_, err = p.List(ctx, "", "")
+	if !errors.As(err, &pe) || pe.Code != providers.FailedPrecondition || pe.Reason != "the embedded store is closed" {
+		t.Fatalf("List after Close: %v", err)
+	}
+}
+
 func TestInUse(t *testing.T) {
 	cfg := testConfig(t)
 	w := mustNew(t, cfg)
@@ -582,7 +632,7 @@ func TestInUse(t *testing.T) {
 	for _, readOnly := range []bool{false, true} {
 		cfg.ReadOnly = readOnly
 		_, err := New(context.Background(), cfg)
-		wantCode(t, nil, err, providers.Unavailable)
+		providertest.WantCode(t, err, providers.Unavailable)
 		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "is in use by another process") {
 			t.Fatalf("read_only %v: unhelpful error: %v", readOnly, err)
 		}
@@ -643,7 +693,7 @@ func TestRecordMoved(t *testing.T) {
 		if s != nil {
 			t.Fatalf("Get %v returned a secret", r)
 		}
-		wantCode(t, p, err, providers.Internal)
+		providertest.WantCode(t, err, providers.Internal)
 		if !errors.Is(err, ErrAuthentication) || providers.ReasonOf(err) != reasonAuth {
 			t.Fatalf("Get %v: %v (reason %q), want ErrAuthentication", r, err, providers.ReasonOf(err))
 		}
@@ -652,7 +702,7 @@ func TestRecordMoved(t *testing.T) {
 		}
 	}
 	_, err := p.Get(ctx, ref("newformat"))
-	wantCode(t, p, err, providers.Internal)
+	providertest.WantCode(t, err, providers.Internal)
 	if !errors.Is(err, ErrUnsupportedFormat) {
 		t.Fatalf("Get newformat: %v, want ErrUnsupportedFormat", err)
 	}
@@ -660,7 +710,7 @@ func TestRecordMoved(t *testing.T) {
 	// Put refuses to replace a record that does not authenticate; Delete
 	// removes it, and then Put starts afresh.
 	err = p.Put(ctx, ref("carol"), &providers.Secret{Attributes: map[string]string{"password": "c"}})
-	wantCode(t, p, err, providers.Internal)
+	providertest.WantCode(t, err, providers.Internal)
 	if !strings.Contains(providers.ReasonOf(err), "delete it") {
 		t.Fatalf("Put over a moved record: reason %q", providers.ReasonOf(err))
 	}
@@ -746,14 +796,14 @@ func TestVersions(t *testing.T) {
 	}
 	r.Version = "1"
 	_, err := p.Get(ctx, r)
-	wantCode(t, p, err, providers.NotFound)
+	providertest.WantCode(t, err, providers.NotFound)
 	if !strings.Contains(providers.ReasonOf(err), "not kept") {
 		t.Fatalf("reason %q does not say old versions are not kept", providers.ReasonOf(err))
 	}
 	for _, v := range []string{"0", "-1", "abc", "1.0", " 2"} {
 		r.Version = v
 		_, err := p.Get(ctx, r)
-		wantCode(t, p, err, providers.InvalidArgument)
+		providertest.WantCode(t, err, providers.InvalidArgument)
 	}
 	r.Version = ""
 	if err := p.Delete(ctx, r); err != nil {
@@ -826,21 +876,21 @@ func TestContextErrors(t *testing.T) {
 	defer cancel2()
 
 	_, err := New(canceled, cfg)
-	wantCode(t, nil, err, providers.Canceled)
+	providertest.WantCode(t, err, providers.Canceled)
 	_, err = New(expired, cfg)
-	wantCode(t, nil, err, providers.DeadlineExceeded)
+	providertest.WantCode(t, err, providers.DeadlineExceeded)
 
 	p := mustNew(t, cfg)
 	mustPut(t, p, ref("a"), map[string]string{"password": "x"})
 	for ctx, want := range map[context.Context]providers.Code{canceled: providers.Canceled, expired: providers.DeadlineExceeded} {
 		_, err := p.Get(ctx, ref("a"))
-		wantCode(t, p, err, want)
+		providertest.WantCode(t, err, want)
 		err = p.Put(ctx, ref("a"), &providers.Secret{Attributes: map[string]string{"password": "y"}})
-		wantCode(t, p, err, want)
+		providertest.WantCode(t, err, want)
 		err = p.Delete(ctx, ref("a"))
-		wantCode(t, p, err, want)
+		providertest.WantCode(t, err, want)
 		_, err = p.List(ctx, "", "")
-		wantCode(t, p, err, want)
+		providertest.WantCode(t, err, want)
 	}
 	if got := mustGet(t, p, ref("a")); got.Attributes["password"] != "x" || got.Version != "1" {
 		t.Fatal("a write with a dead context changed the store")
@@ -858,14 +908,14 @@ func TestClosed(t *testing.T) {
 	}
 	ctx := context.Background()
 	_, err := p.Get(ctx, ref("a"))
-	wantCode(t, p, err, providers.FailedPrecondition)
+	providertest.WantCode(t, err, providers.FailedPrecondition)
 	if !errors.Is(err, ErrClosed) {
 		t.Fatalf("Get after Close: %v", err)
 	}
-	wantCode(t, p, p.Put(ctx, ref("a"), &providers.Secret{}), providers.FailedPrecondition)
-	wantCode(t, p, p.Delete(ctx, ref("a")), providers.FailedPrecondition)
+	providertest.WantCode(t, p.Put(ctx, ref("a"), &providers.Secret{}), providers.FailedPrecondition)
+	providertest.WantCode(t, p.Delete(ctx, ref("a")), providers.FailedPrecondition)
 	_, err = p.List(ctx, "", "")
-	wantCode(t, p, err, providers.FailedPrecondition)
+	providertest.WantCode(t, err, providers.FailedPrecondition)
 }
 
 func TestList(t *testing.T) {
@@ -897,7 +947,7 @@ func TestList(t *testing.T) {
 		}
 	}
 	_, err := p.List(ctx, "a\x00b", "")
-	wantCode(t, p, err, providers.InvalidArgument)
+	providertest.WantCode(t, err, providers.InvalidArgument)
 }
 
 func TestInvalidRef(t *testing.T) {
@@ -910,20 +960,20 @@ func TestInvalidRef(t *testing.T) {
 		"long name":    {Name: strings.Repeat("n", maxKeySize)},
 	} {
 		_, err := p.Get(ctx, r)
-		wantCode(t, p, err, providers.InvalidArgument)
-		wantCode(t, p, p.Put(ctx, r, s), providers.InvalidArgument)
-		wantCode(t, p, p.Delete(ctx, r), providers.InvalidArgument)
+		providertest.WantCode(t, err, providers.InvalidArgument)
+		providertest.WantCode(t, p.Put(ctx, r, s), providers.InvalidArgument)
+		providertest.WantCode(t, p.Delete(ctx, r), providers.InvalidArgument)
 		if !errors.Is(p.Put(ctx, r, s), ErrInvalidRef) {
 			t.Fatalf("%s: not ErrInvalidRef", name)
 		}
 	}
-	wantCode(t, p, p.Put(ctx, ref("a"), nil), providers.InvalidArgument)
+	providertest.WantCode(t, p.Put(ctx, ref("a"), nil), providers.InvalidArgument)
 	// The longest name that fits works.
 	long := ref(strings.Repeat("n", maxKeySize-1))
 	mustPut(t, p, long, map[string]string{"password": "x"})
 	mustGet(t, p, long)
 	err := p.Delete(ctx, ref("never_written"))
-	wantCode(t, p, err, providers.NotFound)
+	providertest.WantCode(t, err, providers.NotFound)
 }
 
 // TestNothingInTheClear checks that the store file holds no attribute name,
@@ -1003,8 +1053,12 @@ func TestCode(t *testing.T) {
 		{providers.Errorf(providers.NotFound, ErrAuthentication, "r"), providers.NotFound},
 		{errors.New("something else"), providers.Unknown},
 	} {
-		if got := (&Provider{}).Code(c.err); got != c.want {
-			t.Errorf("Code(%v) = %v, want %v", c.err, got, c.want)
+		if got := code(c.err); got != c.want {
+			t.Errorf("code(%v) = %v, want %v", c.err, got, c.want)
+		}
+		// What a Provider method returns carries the same code for CodeOf.
+		if got := providers.CodeOf(classified(c.err)); got != c.want {
+			t.Errorf("CodeOf(classified(%v)) = %v, want %v", c.err, got, c.want)
 		}
 	}
 }

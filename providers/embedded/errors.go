@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // The sentinel errors of the store. Errors returned by the Provider wrap one
-// of them (test with errors.Is); Code classifies them.
+// of them (test with errors.Is) inside a *providers.Error that carries the
+// code given here.
 var (
 	// ErrNotFound: no secret at that name, or not at that version. Code: NotFound.
 	ErrNotFound = errors.New("secret not found")
@@ -40,18 +42,61 @@ var (
 const (
 	reasonAuth     = "record failed authentication (wrong key, damaged file, or record moved)"
 	reasonDamaged  = "the embedded store file is damaged"
-	reasonReadOnly = "the embedded store is open read-only"
+	reasonReadOnly = "the embedded store is open read-only (read_only: true in its configuration)"
 )
 
-// Code classifies an error returned by this package: the sentinels above,
-// context errors, *providers.Error, and bbolt's own errors.
-func (p *Provider) Code(err error) providers.Code {
-	return code(err)
+// classified returns err as a Provider method returns it: nil, a context
+// error, or err itself when it already holds a *providers.Error, else err
+// wrapped in a *providers.Error with code's classification and a
+// caller-safe reason.
+func classified(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *providers.Error
+	if errors.As(err, &pe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	c := code(err)
+	return providers.Errorf(c, err, "%s", reasonOf(c, err))
 }
 
+// reasonOf is the caller-safe reason of an error that code classified as c.
+func reasonOf(c providers.Code, err error) string {
+	switch {
+	case c == providers.NotFound:
+		return "no secret with that name"
+	case errors.Is(err, ErrClosed), errors.Is(err, bberrors.ErrDatabaseNotOpen):
+		return "the embedded store is closed"
+	case c == providers.InvalidArgument:
+		return "the name or value is too large for the embedded store"
+	case c == providers.PermissionDenied:
+		return "permission denied on the embedded store file"
+	case c == providers.Unavailable:
+		return "the embedded store file could not be read or written"
+	case c == providers.Internal:
+		return reasonDamaged
+	case c == providers.FailedPrecondition:
+		return "the embedded store cannot do this in its current state"
+	}
+	return "the embedded store failed"
+}
+
+// code classifies an error of this package: context errors,
+// *providers.Error, the sentinels above and bbolt's own errors.
 func code(err error) providers.Code {
-	if c, ok := providers.CommonCode(err); ok {
-		return c
+	if err == nil {
+		return providers.OK
+	}
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return providers.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return providers.DeadlineExceeded
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
