@@ -98,7 +98,9 @@ func (a *authz) Visible(p auth.Principal, locker string) bool { return a.visible
 
 func allowAll() *authz {
 	return &authz{
-		decide:  func(auth.Principal, auth.Action) auth.Decision { return auth.Decision{Allowed: true, Rule: "test allow"} },
+		decide: func(auth.Principal, auth.Action) auth.Decision {
+			return auth.Decision{Allowed: true, Rule: "test allow"}
+		},
 		visible: func(auth.Principal, string) bool { return true },
 	}
 }

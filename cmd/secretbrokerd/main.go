@@ -1,5 +1,6 @@
 // Command secretbrokerd is the secretbroker daemon: it serves RPA
-// credentials from the configured vaults over gRPC. See README.md.
+// credentials from the configured vaults over gRPC. See README.md and
+// docs/architecture.md.
 package main
 
 import (
@@ -13,7 +14,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := daemon.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := daemon.Main(ctx, os.Args[1:], hup, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

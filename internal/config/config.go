@@ -87,6 +87,12 @@ type Server struct {
 	ReloadOnChange bool `yaml:"reload_on_change"`
 	// MaxRecvMessageBytes bounds a request message; default 1 MiB.
 	MaxRecvMessageBytes int `yaml:"max_request_bytes"`
+	// HealthCheckInterval is how often each provider's vault is checked;
+	// default 10s.
+	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
+	// HealthGrace is how long a provider counts as ready after its last
+	// healthy check; default 30s.
+	HealthGrace *time.Duration `yaml:"health_grace"`
 }
 
 // TLS names certificate files; they are reloaded when they change.

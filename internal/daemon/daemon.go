@@ -1,6 +1,8 @@
 // Package daemon runs secretbrokerd: it parses the flags, loads the
-// configuration, builds the broker, serves the gRPC API (with health and
-// reflection) and shuts down gracefully when its context ends.
+// configuration, wires authentication, policy, audit, metrics and the
+// provider catalog into a broker, serves the gRPC API (and the admin HTTP
+// listener with metrics and health), reloads on SIGHUP, and shuts down
+// gracefully when its context ends.
 package daemon
 
 import (
@@ -10,32 +12,49 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/reflection"
-
-	"github.com/secretbroker/secretbroker/broker/server"
 	"github.com/secretbroker/secretbroker/configs"
 	"github.com/secretbroker/secretbroker/internal/config"
-	pb "github.com/secretbroker/secretbroker/proto/secretbroker/v1"
 )
+
+// Version is the daemon's version; release builds set it with
+// -ldflags "-X github.com/secretbroker/secretbroker/internal/daemon.Version=v1.2.3".
+var Version = ""
+
+// version returns Version, else the module version Go recorded, else
+// "devel".
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
 
 // Main runs the daemon until ctx ends and returns the process exit code:
 // 0 after a clean shutdown, 1 on a runtime error, 2 on a usage error.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// hup delivers SIGHUP (reload the configuration, reopen the audit file).
+func Main(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("secretbrokerd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: secretbrokerd [flags]\n\nServes RPA credentials from the configured vaults over gRPC.\nConfiguration: configs/secretbroker.yaml (every field); README.md; docs/architecture.md; naming rules: docs/naming.md.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	cfgPath := fs.String("config", "", "configuration file (default: the built-in configs/secretbroker.yaml)")
-	dataDir := fs.String("data-dir", "", "data directory for the embedded store (default: server.data_dir, else the user's state directory)")
-	listen := fs.String("listen", "", "listen address, host:port or unix:/path (default: server.listen, else "+config.DefaultListen+")")
-	check := fs.Bool("check-config", false, "validate the configuration and exit")
+	dataDir := fs.String("data-dir", "", "data directory for the embedded store, the local admin token and the audit file (default: server.data_dir, else the user's state directory)")
+	listen := fs.String("listen", "", "gRPC listen address, host:port or unix:/path (default: server.listen, else "+config.DefaultListen+")")
+	check := fs.Bool("check-config", false, "validate the configuration (every check short of contacting a vault), print every error, and exit")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: server.log_level, else info)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	probe := fs.String("probe", "", "GET this URL (e.g. http://127.0.0.1:7788/readyz) and exit 0 if it answers 200: a health check for images without a shell")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -46,7 +65,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "secretbrokerd: unexpected argument %q (flags only; see -h)\n", fs.Arg(0))
 		return 2
 	}
-	cfg, err := load(*cfgPath)
+	switch {
+	case *showVersion:
+		fmt.Fprintf(stdout, "secretbrokerd %s\n", version())
+		return 0
+	case *probe != "":
+		return probeURL(*probe, stderr)
+	}
+	cfg, err := load(ctx, *cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "secretbrokerd: %v\n", err)
 		return 1
@@ -54,11 +80,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "secretbrokerd: warning: %s\n", w)
 	}
+	if *listen != "" {
+		if _, _, err := config.SplitListen(*listen); err != nil {
+			fmt.Fprintf(stderr, "secretbrokerd: -listen: %v\n", err)
+			return 2
+		}
+	}
 	if *check {
 		fmt.Fprintf(stdout, "%s: configuration is valid (%d providers, %d lockers)\n", cfg.File(), len(cfg.Providers), len(cfg.Lockers))
 		return 0
 	}
-	d := &daemon{cfg: cfg, dataDir: *dataDir, listen: *listen, logLevel: *logLevel, stdout: stdout, stderr: stderr}
+	d := &daemon{cfgPath: *cfgPath, cfg: cfg, dataDirFlag: *dataDir, listenFlag: *listen, logLevel: *logLevel, stdout: stdout, stderr: stderr, hup: hup}
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "secretbrokerd: %v\n", err)
 		return 1
@@ -66,96 +98,66 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func load(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Parse(configs.DefaultName, configs.Default)
+// load reads the configuration file, or the built-in one. A load of a huge
+// file is abandoned when ctx ends (SIGTERM during a load is honoured).
+func load(ctx context.Context, path string) (*config.Config, error) {
+	type result struct {
+		cfg *config.Config
+		err error
 	}
-	return config.Load(path)
-}
-
-type daemon struct {
-	cfg                       *config.Config
-	dataDir, listen, logLevel string
-	stdout, stderr            io.Writer
-}
-
-func (d *daemon) run(ctx context.Context) error {
-	logger, err := d.logger()
-	if err != nil {
-		return err
-	}
-	dataDir, err := d.resolveDataDir()
-	if err != nil {
-		return err
-	}
-	listen := d.listen
-	if listen == "" {
-		listen = d.cfg.Listen()
-	}
-	network, addr, err := config.SplitListen(listen)
-	if err != nil {
-		return fmt.Errorf("-listen: %w", err)
-	}
-	b, err := d.cfg.Build(ctx, dataDir, logger)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := b.Close(); err != nil {
-			logger.Error("closing providers", "error", err)
+	ch := make(chan result, 1)
+	go func() {
+		var r result
+		if path == "" {
+			r.cfg, r.err = config.Parse(configs.DefaultName, configs.Default)
+		} else {
+			r.cfg, r.err = config.Load(path)
 		}
+		ch <- r
 	}()
-	lis, err := listenOn(network, addr)
-	if err != nil {
-		return err
-	}
-	g := grpc.NewServer()
-	server.New(b).Register(g)
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(pb.SecretBroker_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(g, hs)
-	reflection.Register(g)
-
-	served := make(chan error, 1)
-	go func() { served <- g.Serve(lis) }()
-	fmt.Fprintf(d.stdout, "secretbrokerd listening on %s (config %s, data %s)\n", displayAddr(network, lis), d.cfg.File(), dataDir)
-	logger.Info("serving", "listen", displayAddr(network, lis), "config", d.cfg.File(), "data_dir", dataDir)
-
 	select {
-	case err := <-served:
-		return fmt.Errorf("serving: %w", err)
+	case r := <-ch:
+		return r.cfg, r.err
 	case <-ctx.Done():
+		return nil, fmt.Errorf("stopped while loading the configuration: %w", ctx.Err())
 	}
-	logger.Info("shutting down")
-	hs.Shutdown()
-	stopped := make(chan struct{})
-	go func() { g.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(10 * time.Second):
-		logger.Warn("requests still running after 10s; stopping them")
-		g.Stop()
-	}
-	return nil
 }
 
-func (d *daemon) logger() (*slog.Logger, error) {
+func probeURL(url string, stderr io.Writer) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintf(stderr, "secretbrokerd: probe: %v\n", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "secretbrokerd: probe: %s answered %s\n", url, resp.Status)
+		return 1
+	}
+	return 0
+}
+
+func (d *daemon) newLogger() (*slog.Logger, *slog.LevelVar, error) {
 	level := d.logLevel
 	if level == "" {
 		level = d.cfg.Server.LogLevel
 	}
-	var l slog.Level
+	lv := new(slog.LevelVar)
 	if level != "" {
+		var l slog.Level
 		if err := l.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("log level %q is not known (write debug, info, warn or error)", level)
+			return nil, nil, fmt.Errorf("log level %q is not known (write debug, info, warn or error)", level)
 		}
+		lv.Set(l)
 	}
-	return slog.New(slog.NewTextHandler(d.stderr, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(slog.NewTextHandler(d.stderr, &slog.HandlerOptions{Level: lv})), lv, nil
 }
 
+// resolveDataDir finds, creates (0700) and checks the data directory: a
+// directory that group or others can write is refused.
 func (d *daemon) resolveDataDir() (string, error) {
-	dir := d.dataDir
+	dir := d.dataDirFlag
 	if dir == "" {
 		dir = d.cfg.Server.DataDir
 	}
@@ -172,40 +174,15 @@ func (d *daemon) resolveDataDir() (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("creating the data directory: %w (pass -data-dir with a writable directory)", err)
 	}
-	return dir, nil
-}
-
-// listenOn listens on a TCP address or a unix socket. A socket file left by
-// a daemon that died is replaced; one a live daemon answers on is not.
-func listenOn(network, addr string) (net.Listener, error) {
-	if network == "unix" {
-		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
-				c.Close()
-				return nil, fmt.Errorf("another daemon is listening on unix:%s", addr)
-			}
-			_ = os.Remove(addr)
-		}
-		lis, err := net.Listen("unix", addr)
-		if err != nil {
-			return nil, fmt.Errorf("listening on unix:%s: %w", addr, err)
-		}
-		if err := os.Chmod(addr, 0o600); err != nil {
-			lis.Close()
-			return nil, fmt.Errorf("restricting unix:%s to its owner: %w", addr, err)
-		}
-		return lis, nil
-	}
-	lis, err := net.Listen(network, addr)
+	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w (is another secretbrokerd running? pass -listen)", addr, err)
+		return "", fmt.Errorf("data directory: %w", err)
 	}
-	return lis, nil
-}
-
-func displayAddr(network string, lis net.Listener) string {
-	if network == "unix" {
-		return "unix:" + lis.Addr().String()
+	if fi.Mode().Perm()&0o022 != 0 {
+		return "", fmt.Errorf("data directory %s is writable by group or others (mode %04o): run chmod go-w %s", dir, fi.Mode().Perm(), dir)
 	}
-	return lis.Addr().String()
+	if err := checkOwner(dir, fi); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
