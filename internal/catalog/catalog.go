@@ -313,6 +313,7 @@ const (
 	DefaultVaultTimeout    = 10 * time.Second
 	DefaultMaxAttempts     = 3
 	DefaultMaxConcurrency  = 64
+	DefaultMaxWaiting      = 4096
 	DefaultBreakerFailures = 5
 	DefaultBreakerCoolDown = 30 * time.Second
 )

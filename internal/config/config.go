@@ -192,7 +192,7 @@ type Protection struct {
 	// MaxConcurrency bounds the calls in flight to the vault; default 64.
 	MaxConcurrency int `yaml:"max_concurrency"`
 	// BreakerFailures opens the circuit after this many consecutive
-	// failures; default 5; 0 turns the breaker off... use -1.
+	// failures; default 5 (0); a negative number turns the breaker off.
 	BreakerFailures int `yaml:"breaker_failures"`
 	// BreakerCoolDown is how long the circuit stays open before a probe;
 	// default 30s.

@@ -5,6 +5,7 @@ package daemontest
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -141,16 +142,67 @@ func Run(t testing.TB, bin string, args ...string) (int, string) {
 	return 0, stderr.String()
 }
 
-// Dial returns a plaintext gRPC connection to addr, closed when the test
-// ends.
-func Dial(t testing.TB, addr string) *grpc.ClientConn {
+// Dial returns a plaintext gRPC connection to addr without credentials,
+// closed when the test ends.
+func Dial(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if strings.HasPrefix(addr, "unix:") {
+		addr = "unix://" + strings.TrimPrefix(addr, "unix:")
+	}
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// DialToken returns a plaintext gRPC connection to a loopback addr that
+// sends token as a bearer token on every call.
+func DialToken(t testing.TB, addr, token string) *grpc.ClientConn {
+	t.Helper()
+	return Dial(t, addr, grpc.WithPerRPCCredentials(Bearer(token)))
+}
+
+// Bearer is a per-call credential sending "authorization: Bearer TOKEN",
+// also over plaintext (tests dial loopback only).
+type Bearer string
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (b Bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials.
+func (Bearer) RequireTransportSecurity() bool { return false }
+
+// AdminToken reads the local admin token the daemon created in dataDir.
+func AdminToken(t testing.TB, dataDir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	if err != nil {
+		t.Fatalf("reading the local admin token: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Exited reports whether the daemon has exited, without waiting.
+func (d *Daemon) Exited() bool {
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return true
+	default:
+		return false
+	}
 }
 
 // buffer is a strings.Builder safe for the concurrent writes of a process's
