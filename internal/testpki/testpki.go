@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -38,6 +39,8 @@ type LeafOptions struct {
 	// certificate with neither is for localhost, 127.0.0.1 and ::1.
 	DNSNames []string
 	IPs      []net.IP
+	// URIs are URI subject alternative names, such as a SPIFFE ID.
+	URIs []*url.URL
 	// Client and Server set the extended key usages: TLS client
 	// authentication, TLS server authentication, or both.
 	Client, Server bool
@@ -77,6 +80,7 @@ func (ca *CA) Issue(opts LeafOptions) (*Leaf, error) {
 		Subject:     pkix.Name{CommonName: opts.CommonName, Organization: []string{organization}},
 		DNSNames:    opts.DNSNames,
 		IPAddresses: opts.IPs,
+		URIs:        opts.URIs,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 	}
 	if opts.Server {
