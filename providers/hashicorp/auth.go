@@ -228,7 +228,7 @@ func (p *Provider) recoverDenied(ctx context.Context, refused string) bool {
 	}
 	changed, err := p.loginReplacing(ctx, refused)
 	if err != nil {
-		p.log.Warn("vault login failed", "method", p.cfg.Auth.Method, "code", providers.CodeOf(p, err), "error", err)
+		p.log.Warn("vault login failed", "method", p.cfg.Auth.Method, "code", providers.CodeOf(err), "error", err)
 	}
 	return changed
 }
@@ -314,7 +314,7 @@ func (p *Provider) watch(sec *api.Secret) watchResult {
 			return watchReplaced
 		case err := <-w.DoneCh():
 			if err != nil {
-				p.log.Warn("vault token renewal failed; logging in again", "code", p.Code(err), "error", err)
+				p.log.Warn("vault token renewal failed; logging in again", "code", classify(err), "error", err)
 			} else {
 				p.log.Info("vault token is near its end of life; logging in again")
 			}
@@ -345,7 +345,7 @@ func (p *Provider) reloginWithBackoff(gen uint64) bool {
 			return false
 		}
 		wait := delay/2 + rand.N(delay/2+1)
-		p.log.Warn("vault login failed; will retry", "method", p.cfg.Auth.Method, "code", providers.CodeOf(p, err), "error", err, "attempt", attempt, "retry_in", wait)
+		p.log.Warn("vault login failed; will retry", "method", p.cfg.Auth.Method, "code", providers.CodeOf(err), "error", err, "attempt", attempt, "retry_in", wait)
 		if !p.sleep(wait) {
 			return false
 		}

@@ -18,6 +18,15 @@
 // running daemon never needs a restart for credentials. Close stops that
 // background work and aborts requests in flight.
 //
+// Every error the Provider returns is a context error of the caller or
+// holds a *providers.Error: Vault's status (404 NotFound, 401/403
+// PermissionDenied, 429 ResourceExhausted with Vault's Retry-After, 412 and
+// 5xx Unavailable), transport failures (Unavailable, classified by
+// providers.TransportCode), and the provider's own checks. Check logs in if
+// needed and reads the never-created secret "secretbroker-health-check"
+// under the mount and path, so it proves reachability, the token and its
+// policy on the mount without reading a served secret.
+//
 // The package uses only github.com/hashicorp/vault/api (MPL-2.0); the Vault
 // server itself is used by the tests in the separate test/integration module.
 package hashicorp

@@ -27,6 +27,8 @@ type fakeVault struct {
 	kvVersion  string                    // "1" or "2"
 	data       map[string]map[string]any // KV v1 data, or KV v2 responses, by request path
 	status     int                       // when not 0, every request answers this
+	retryAfter string                    // Retry-After header of those answers
+	denyPrefix string                    // paths refused to every token, by prefix
 	denied     map[string]bool           // paths refused to every token
 	logins     []fakeLogin
 	requests   []fakeRequest
@@ -74,6 +76,9 @@ func (f *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 	tok := r.Header.Get("X-Vault-Token")
 	f.requests = append(f.requests, fakeRequest{r.Method, path, r.URL.RawQuery, r.Header.Get("X-Vault-Namespace"), tok})
 	if f.status != 0 {
+		if f.retryAfter != "" {
+			w.Header().Set("Retry-After", f.retryAfter)
+		}
 		writeJSON(w, f.status, map[string]any{"errors": []string{"injected failure at " + path}})
 		return
 	}
@@ -87,7 +92,7 @@ func (f *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"auth": map[string]any{"client_token": newTok, "lease_duration": f.ttl, "renewable": f.renewable}})
 		return
 	}
-	if !f.tokens[tok] || f.denied[path] {
+	if !f.tokens[tok] || f.denied[path] || (f.denyPrefix != "" && strings.HasPrefix(path, f.denyPrefix)) {
 		writeJSON(w, 403, map[string]any{"errors": []string{"permission denied"}})
 		return
 	}

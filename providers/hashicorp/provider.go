@@ -27,8 +27,10 @@ type logicalAPI interface {
 	DeleteWithContext(ctx context.Context, path string) (*api.Secret, error)
 }
 
-// Provider reads secrets from one KV mount of a Vault server. It is safe for
-// concurrent use. Create it with New and stop it with Close.
+// Provider reads (and, with writable: true, writes) the secrets of one KV
+// mount of a Vault server. Every error it returns is a context error or
+// holds a *providers.Error. It is safe for concurrent use. Create it with
+// New and stop it with Close.
 type Provider struct {
 	cfg    Config
 	log    *slog.Logger
@@ -58,18 +60,24 @@ type Provider struct {
 	minBackoff, maxBackoff time.Duration
 }
 
-var (
-	_ providers.Provider = (*Provider)(nil)
-	_ providers.Writer   = (*Provider)(nil)
-)
+var _ providers.Provider = (*Provider)(nil)
+
+// kind is the provider kind named in NotWritable errors.
+const kind = "hashicorp"
+
+// healthCheckName is the secret name Check reads under the configured
+// mount and path. It is never created; Check treats its absence (and its
+// presence) as healthy and returns no part of it.
+const healthCheckName = "secretbroker-health-check"
 
 // New validates cfg, builds the Vault client, logs in and finds the KV
 // version of the mount. A bad configuration is a *providers.ConfigError; a
-// refused login is returned as is (Code says PermissionDenied or
-// InvalidArgument). When Vault cannot be reached (Code Unavailable), New
-// still returns the provider, logs a warning and keeps trying to log in in
-// the background; Get answers Unavailable until it succeeds, so one vault
-// being down does not stop the daemon. logger may be nil.
+// refused login is a classified error (providers.CodeOf says
+// PermissionDenied or InvalidArgument). When Vault cannot be reached or
+// throttles (Unavailable, ResourceExhausted), New still returns the
+// provider, logs a warning and keeps trying to log in in the background;
+// Get and Check answer Unavailable until it succeeds, so one vault being
+// down does not stop the daemon. logger may be nil.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Provider, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -102,7 +110,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Provider, error
 		return nil, err
 	}
 	if err := p.ready(ctx); err != nil {
-		if providers.CodeOf(p, err) != providers.Unavailable {
+		if !providers.Retryable(providers.CodeOf(err)) {
 			p.cancel()
 			p.tr.base.CloseIdleConnections()
 			return nil, err
@@ -120,7 +128,8 @@ func (p *Provider) buildClient() error {
 	ac := api.DefaultConfig()
 	if ac.Error != nil {
 		// The VAULT_* environment variables are malformed.
-		return fmt.Errorf("hashicorp: default vault client configuration: %w", ac.Error)
+		return providers.Errorf(providers.FailedPrecondition, fmt.Errorf("hashicorp: default vault client configuration: %w", ac.Error),
+			"the VAULT_* environment variables are malformed")
 	}
 	// The configuration is authoritative: undo what VAULT_* variables set.
 	ac.Address = cfg.Address
@@ -135,7 +144,8 @@ func (p *Provider) buildClient() error {
 	ac.CloneToken = false
 	tr, ok := ac.HttpClient.Transport.(*http.Transport)
 	if !ok {
-		return fmt.Errorf("hashicorp: unexpected vault client transport %T", ac.HttpClient.Transport)
+		return providers.Errorf(providers.Internal, fmt.Errorf("hashicorp: unexpected vault client transport %T", ac.HttpClient.Transport),
+			"cannot build the vault client")
 	}
 	tc := tr.TLSClientConfig
 	tc.RootCAs, tc.InsecureSkipVerify, tc.ServerName = nil, false, ""
@@ -156,7 +166,7 @@ func (p *Provider) buildClient() error {
 
 	client, err := api.NewClient(ac)
 	if err != nil {
-		return fmt.Errorf("hashicorp: building the vault client: %w", err)
+		return providers.Errorf(providers.Internal, fmt.Errorf("hashicorp: building the vault client: %w", err), "cannot build the vault client")
 	}
 	client.ClearToken() // NewClient picks up VAULT_TOKEN; the login decides
 	if cfg.Namespace != "" {
@@ -166,7 +176,7 @@ func (p *Provider) buildClient() error {
 	}
 	lc, err := client.CloneWithHeaders()
 	if err != nil {
-		return fmt.Errorf("hashicorp: building the vault login client: %w", err)
+		return providers.Errorf(providers.Internal, fmt.Errorf("hashicorp: building the vault login client: %w", err), "cannot build the vault client")
 	}
 	lc.ClearToken()
 	lookup := func(ctx context.Context, token string) (*api.Secret, error) {
@@ -287,6 +297,7 @@ func (p *Provider) begin(ctx context.Context, ref providers.Ref) (int, error) {
 // version ref.Version; on KV v1 the only one. A missing secret, and a
 // deleted or destroyed version, is NotFound.
 func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secret, error) {
+	ctx = withRetryAfter(ctx)
 	kv, err := p.begin(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -404,15 +415,43 @@ func attributes(d map[string]any) (map[string]string, error) {
 // writable checks that writes are allowed.
 func (p *Provider) writable() error {
 	if !p.cfg.Writable {
-		return providers.Errorf(providers.FailedPrecondition, nil, "this vault provider is read-only; set writable: true to allow writes")
+		return providers.NotWritable(kind)
 	}
 	return nil
+}
+
+// Writable reports whether Put and Delete are allowed (writable: true).
+func (p *Provider) Writable() bool { return p.cfg.Writable }
+
+// Check reports whether Vault is reachable and accepts the provider's
+// token for the mount: it logs in (and detects the KV version) when that
+// has not happened yet, then reads the secret name healthCheckName under
+// the configured mount and path, which needs the same policy as Get and
+// reaches the same Vault node. A missing secret (the normal answer) is
+// healthy, so is an existing one (nothing of it is returned). A sealed or
+// standby Vault is Unavailable, a denied token PermissionDenied, a rate
+// limit ResourceExhausted. Vault's audit log shows the read.
+func (p *Provider) Check(ctx context.Context) error {
+	ctx = withRetryAfter(ctx)
+	kv, err := p.begin(ctx, providers.Ref{Name: healthCheckName})
+	if err != nil {
+		return err
+	}
+	err = p.retryDenied(ctx, func() error {
+		_, err := p.kv.ReadWithDataWithContext(ctx, p.secretPath(kv, healthCheckName), nil)
+		return p.wrap(ctx, err)
+	})
+	if providers.CodeOf(err) == providers.NotFound {
+		return nil
+	}
+	return err
 }
 
 // Put stores s as the secret named ref.Name: a new version on KV v2, a
 // replacement on KV v1. It needs writable: true. Values must be UTF-8,
 // since Vault stores JSON strings.
 func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secret) error {
+	ctx = withRetryAfter(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -452,6 +491,7 @@ func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secr
 // the secret is gone. Deleting a missing (or already deleted) secret is
 // NotFound. It needs writable: true.
 func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
+	ctx = withRetryAfter(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

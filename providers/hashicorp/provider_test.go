@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/secretbroker/secretbroker/internal/testpki"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -39,11 +40,9 @@ func mustNew(t *testing.T, cfg Config) *Provider {
 	return p
 }
 
-func wantCode(t *testing.T, p providers.Provider, err error, want providers.Code) {
+func wantCode(t *testing.T, _ providers.Provider, err error, want providers.Code) {
 	t.Helper()
-	if got := providers.CodeOf(p, err); got != want {
-		t.Fatalf("error %v: code %v, want %v", err, got, want)
-	}
+	providertest.WantCode(t, err, want)
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline.
@@ -289,7 +288,7 @@ func TestNamespaceHeader(t *testing.T) {
 	cfg.Namespace = "rpa/prod"
 	t.Setenv("VAULT_NAMESPACE", "from-env")
 	p := mustNew(t, cfg)
-	if _, err := p.Get(ctxT(t), providers.Ref{Name: "x"}); providers.CodeOf(p, err) != providers.NotFound {
+	if _, err := p.Get(ctxT(t), providers.Ref{Name: "x"}); providers.CodeOf(err) != providers.NotFound {
 		t.Fatal(err)
 	}
 	_, reqs := f.snapshot()
@@ -376,7 +375,7 @@ func TestErrorMapping(t *testing.T) {
 		403: providers.PermissionDenied,
 		405: providers.FailedPrecondition,
 		412: providers.Unavailable,
-		429: providers.Unavailable,
+		429: providers.ResourceExhausted,
 		500: providers.Unavailable,
 		502: providers.Unavailable,
 		503: providers.Unavailable,
@@ -385,11 +384,11 @@ func TestErrorMapping(t *testing.T) {
 	for status, want := range cases {
 		f.set(func(f *fakeVault) { f.status = status })
 		_, err := p.Get(ctxT(t), providers.Ref{Name: "some_name"})
-		if got := providers.CodeOf(p, err); got != want {
+		if got := providers.CodeOf(err); got != want {
 			t.Errorf("status %d: %v classified %v, want %v", status, err, got, want)
 		}
-		if r := providers.ReasonOf(err); strings.Contains(r, "secret/") || strings.Contains(r, "some_name") || strings.Contains(r, "injected") {
-			t.Errorf("status %d: reason %q shows a path or vault's text", status, r)
+		if r := providers.ReasonOf(err); r == "" || strings.Contains(r, "secret/") || strings.Contains(r, "some_name") || strings.Contains(r, "injected") {
+			t.Errorf("status %d: reason %q is empty or shows a path or vault's text", status, r)
 		}
 	}
 
@@ -405,10 +404,11 @@ func TestErrorMapping(t *testing.T) {
 		fmt.Errorf("wrapped: %w", &api.ResponseError{StatusCode: 401}):  providers.PermissionDenied,
 		fmt.Errorf("wrapped: %w", &api.ResponseError{StatusCode: 409}):  providers.Unknown,
 		fmt.Errorf("wrapped: %w", &api.ResponseError{StatusCode: 5000}): providers.Unavailable,
+		fmt.Errorf("wrapped: %w", &api.ResponseError{StatusCode: 429}):  providers.ResourceExhausted,
 	}
 	for err, want := range classified {
-		if got := p.Code(err); got != want {
-			t.Errorf("Code(%v) = %v, want %v", err, got, want)
+		if got := classify(err); got != want {
+			t.Errorf("classify(%v) = %v, want %v", err, got, want)
 		}
 	}
 }
@@ -578,7 +578,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Get(ctxT(t), providers.Ref{Name: "x"}); providers.CodeOf(p, err) != providers.NotFound {
+		if _, err := p.Get(ctxT(t), providers.Ref{Name: "x"}); providers.CodeOf(err) != providers.NotFound {
 			t.Fatal(err)
 		}
 		if err := p.Close(); err != nil {
@@ -740,4 +740,99 @@ func TestTLSAndCertLogin(t *testing.T) {
 			t.Errorf("client certificates seen: %v", sawClientCert)
 		}
 	})
+}
+
+func TestThrottlingCarriesRetryAfter(t *testing.T) {
+	f := newFakeVault(t)
+	cfg := f.tokenConfig(t)
+	cfg.KVVersion = 2
+	cfg.MaxRetries = -1
+	p := mustNew(t, cfg)
+	f.set(func(f *fakeVault) { f.status, f.retryAfter = 429, "7" })
+	_, err := p.Get(ctxT(t), providers.Ref{Name: "x"})
+	wantCode(t, p, err, providers.ResourceExhausted)
+	if got := providers.RetryAfterOf(err); got != 7*time.Second {
+		t.Fatalf("RetryAfter = %v, want 7s", got)
+	}
+	// A 429 without the header: no RetryAfter, and nothing left over from
+	// the call before.
+	f.set(func(f *fakeVault) { f.retryAfter = "" })
+	err = p.Check(ctxT(t))
+	wantCode(t, p, err, providers.ResourceExhausted)
+	if got := providers.RetryAfterOf(err); got != 0 {
+		t.Fatalf("RetryAfter = %v, want 0", got)
+	}
+	// A sealed vault may say when to come back too.
+	f.set(func(f *fakeVault) { f.status, f.retryAfter = 503, "2" })
+	err = p.Put(ctxT(t), providers.Ref{Name: "x"}, &providers.Secret{})
+	wantCode(t, p, err, providers.FailedPrecondition) // not writable: no request
+	_, err = p.Get(ctxT(t), providers.Ref{Name: "x"})
+	wantCode(t, p, err, providers.Unavailable)
+	if got := providers.RetryAfterOf(err); got != 2*time.Second {
+		t.Fatalf("RetryAfter of 503 = %v, want 2s", got)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	f := newFakeVault(t)
+	p := mustNew(t, f.tokenConfig(t))
+	ctx := ctxT(t)
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check of a healthy vault: %v", err)
+	}
+	_, reqs := f.snapshot()
+	if last := reqs[len(reqs)-1]; last.Method != http.MethodGet || last.Path != "secret/data/"+healthCheckName {
+		t.Fatalf("Check read %+v", last)
+	}
+	// A secret of that name is healthy too.
+	f.set(func(f *fakeVault) {
+		f.data["secret/data/"+healthCheckName] = map[string]any{"data": map[string]any{"password": "p"}, "metadata": map[string]any{"version": 1}}
+	})
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check with the check secret present: %v", err)
+	}
+	f.set(func(f *fakeVault) { f.denied["secret/data/"+healthCheckName] = true })
+	wantCode(t, p, p.Check(ctx), providers.PermissionDenied)
+	f.set(func(f *fakeVault) { f.denied = map[string]bool{}; f.status = 503 })
+	cfg := f.tokenConfig(t)
+	cfg.MaxRetries = -1
+	p2 := mustNew(t, cfg) // sealed at start: New tolerates it, Check does not
+	wantCode(t, p2, p2.Check(ctx), providers.Unavailable)
+	f.set(func(f *fakeVault) { f.status = 0 })
+	if err := p2.Check(ctx); err != nil {
+		t.Fatalf("Check after unseal: %v", err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	wantCode(t, p, p.Check(canceled), providers.Canceled)
+	p.Close()
+	wantCode(t, p, p.Check(ctx), providers.FailedPrecondition)
+}
+
+func TestReadOnlyTouchesNothing(t *testing.T) {
+	f := newFakeVault(t)
+	p := mustNew(t, f.tokenConfig(t))
+	if p.Writable() {
+		t.Fatal("Writable without writable: true")
+	}
+	_, before := f.snapshot()
+	ctx := ctxT(t)
+	for _, err := range []error{
+		p.Put(ctx, providers.Ref{Name: "x"}, &providers.Secret{Attributes: map[string]string{"password": "p"}}),
+		p.Delete(ctx, providers.Ref{Name: "x"}),
+		p.Put(ctx, providers.Ref{Name: ""}, nil),
+	} {
+		wantCode(t, p, err, providers.FailedPrecondition)
+		if !strings.Contains(providers.ReasonOf(err), "writable: true") {
+			t.Errorf("reason %q does not say how to allow writes", providers.ReasonOf(err))
+		}
+	}
+	if _, after := f.snapshot(); len(after) != len(before) {
+		t.Fatalf("refused writes sent %d requests", len(after)-len(before))
+	}
+	w := f.tokenConfig(t)
+	w.Writable = true
+	if !mustNew(t, w).Writable() {
+		t.Fatal("not Writable with writable: true")
+	}
 }

@@ -12,7 +12,8 @@ import (
 
 // closingTransport ties every request to the provider's lifetime: Close
 // cancels ctx and so aborts requests in flight, including the token renewals
-// the LifetimeWatcher makes without a context of its own.
+// the LifetimeWatcher makes without a context of its own. It also records
+// the Retry-After of throttled answers for the call that made the request.
 type closingTransport struct {
 	base *http.Transport
 	ctx  context.Context
@@ -30,6 +31,7 @@ func (t *closingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		release()
 		return nil, err
 	}
+	recordRetryAfter(req.Context(), resp)
 	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 	return resp, nil
 }
