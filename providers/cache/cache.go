@@ -240,6 +240,23 @@ func New(opts Options) (*Cache, error) {
 	return c, nil
 }
 
+// Middleware validates opts at once, like New, and returns a middleware that
+// gives every provider it wraps a Cache of its own. Use New and
+// (*Cache).Middleware instead where the Cache itself is wanted (Invalidate,
+// Len, Bytes).
+func Middleware(opts Options) (providers.Middleware, error) {
+	if _, err := New(opts); err != nil {
+		return nil, err
+	}
+	return func(next providers.Provider) providers.Provider {
+		c, err := New(opts)
+		if err != nil { // unreachable: opts were valid above
+			panic(err)
+		}
+		return c.Middleware()(next)
+	}, nil
+}
+
 // Middleware returns the middleware that puts c in front of a provider. A
 // Cache serves one provider: applying its middleware to a second provider
 // panics, because the two would share entries.

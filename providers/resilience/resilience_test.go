@@ -495,8 +495,10 @@ func TestWritabilityPreserved(t *testing.T) {
 		"retry": func() (providers.Middleware, error) {
 			return Retry(RetryOptions{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond})
 		},
-		"limit":   func() (providers.Middleware, error) { return Limit(LimitOptions{MaxInFlight: 1}) },
-		"breaker": func() (providers.Middleware, error) { return Breaker(BreakerOptions{Failures: 1, CoolDown: time.Second}) },
+		"limit": func() (providers.Middleware, error) { return Limit(LimitOptions{MaxInFlight: 1}) },
+		"breaker": func() (providers.Middleware, error) {
+			return Breaker(BreakerOptions{Failures: 1, CoolDown: time.Second})
+		},
 		"all": func() (providers.Middleware, error) {
 			return New(Options{Name: "v", Timeout: time.Second, Limit: &LimitOptions{MaxInFlight: 1},
 				Breaker: &BreakerOptions{Failures: 1, CoolDown: time.Second},
