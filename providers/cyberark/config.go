@@ -29,6 +29,9 @@ const (
 	DefaultAttempts = 3
 	// DefaultBackoff is the first wait between those attempts.
 	DefaultBackoff = 500 * time.Millisecond
+	// DefaultCheckSafe is the Safe Check asks in when Config.CheckSafe is
+	// empty. It need not exist.
+	DefaultCheckSafe = "SecretBrokerHealthCheck"
 )
 
 // Limits enforced by New.
@@ -130,6 +133,16 @@ type Config struct {
 	// (PasswordChangeInProcess, or error APPAP282E).
 	Retries RetryConfig `yaml:"retries"`
 
+	// CheckSafe is the Safe that Check (the daemon's health check) asks
+	// in, for an object named "SecretBrokerHealthCheck" that should not
+	// exist. CCP answers APPAP004E both for a missing object and for a
+	// Safe the AppID may not see, and only after it has authenticated the
+	// AppID and reached the Vault, so that answer means healthy. Default
+	// "SecretBrokerHealthCheck", which need not exist; name a Safe of
+	// yours to have CyberArk's audit show the checks there. Example:
+	// "RPA-Health".
+	CheckSafe string `yaml:"check_safe"`
+
 	// Logger receives the provider's warnings (such as the one about
 	// InsecureSkipVerifyThisIsUnsafe). Nil uses slog.Default(). Not
 	// configurable from YAML.
@@ -149,6 +162,15 @@ type RetryConfig struct {
 	// when the next wait would end after it, Get gives up at once. Default
 	// 500ms. Example: "1s".
 	Backoff time.Duration `yaml:"backoff"`
+
+	// ServeDuringChange decides what Get does when it gives up (attempts
+	// spent, or the caller's deadline too near) and CCP's last answer is a
+	// password with PasswordChangeInProcess true: false (the default) fails
+	// with Unavailable, since the password may stop working at any moment;
+	// true returns that password with Secret.Rotating set, so that the bot
+	// may try it and no cache keeps it as current. An APPAP282E error
+	// carries no password and is Unavailable either way.
+	ServeDuringChange bool `yaml:"serve_during_change"`
 }
 
 // settings is a validated Config with defaults applied and files loaded.
@@ -161,6 +183,8 @@ type settings struct {
 	requestTimeout time.Duration
 	attempts       int
 	backoff        time.Duration
+	serveChanging  bool
+	checkSafe      string
 	tls            *tls.Config
 	insecure       bool
 	log            *slog.Logger
@@ -283,6 +307,17 @@ func validate(cfg Config) (*settings, error) {
 	}
 	if s.backoff == 0 {
 		s.backoff = DefaultBackoff
+	}
+	s.serveChanging = cfg.Retries.ServeDuringChange
+
+	// check_safe
+	s.checkSafe = strings.TrimSpace(cfg.CheckSafe)
+	if s.checkSafe == "" {
+		s.checkSafe = DefaultCheckSafe
+	}
+	if hasControl(s.checkSafe) || (s.queryFormat != "" && strings.ContainsRune(s.checkSafe, ';')) {
+		return nil, configErr("check_safe", `contains control characters or (with query_format) ";"`,
+			"name a Safe such as RPA-Health, or leave it out")
 	}
 
 	// TLS

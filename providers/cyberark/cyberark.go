@@ -24,8 +24,18 @@ const maxBody = 4 << 20
 // and PasswordChangeInProcess true until Get runs out of attempts.
 var errPasswordChanging = errors.New("cyberark: CCP reports PasswordChangeInProcess")
 
+// kind is the provider kind named in NotWritable errors.
+const kind = "cyberark"
+
+// checkObject is the object Check asks for in the check Safe. It should not
+// exist; its name has no character special to CCP's Query or its regular
+// expressions.
+const checkObject = "SecretBrokerHealthCheck"
+
 // Provider reads passwords from CyberArk's Central Credential Provider as
-// one AppID. It is safe for concurrent use.
+// one AppID. It is never Writable: CCP cannot store passwords. Every error
+// it returns is a context error of the caller or holds a *providers.Error.
+// It is safe for concurrent use.
 type Provider struct {
 	s         *settings
 	client    *http.Client
@@ -76,16 +86,59 @@ func (p *Provider) Close() error {
 	return nil
 }
 
-// Code classifies an error returned by Get: *providers.Error by its code,
-// *APIError by CCP's ErrorCode or else its HTTP status, context errors as
-// Canceled or DeadlineExceeded, TLS and network failures as Unavailable.
-func (p *Provider) Code(err error) providers.Code { return classify(err) }
+// Writable reports false: CCP only reads.
+func (p *Provider) Writable() bool { return false }
+
+// Put fails with FailedPrecondition (providers.NotWritable): CCP cannot
+// store passwords. It makes no request.
+func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secret) error {
+	return providers.NotWritable(kind)
+}
+
+// Delete fails with FailedPrecondition (providers.NotWritable): CCP cannot
+// delete passwords. It makes no request.
+func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
+	return providers.NotWritable(kind)
+}
+
+// Check reports whether CCP answers this AppID: it asks, once and without
+// password-change retries, for the object "SecretBrokerHealthCheck" in
+// Config.CheckSafe. CCP authenticates the AppID (client certificate,
+// allowed machines) and asks the Vault before it answers APPAP004E, so
+// that answer, the expected one, means healthy; so do the other answers
+// about the object itself (found, several matches, being changed), whose
+// content is dropped. Everything else is the error Get would return: an
+// unreachable CCP or TLS failure Unavailable, a refused AppID
+// PermissionDenied, a CCP that cannot reach the Vault Unavailable.
+func (p *Provider) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cyberark: %w", err)
+	}
+	if p.closed.Load() {
+		return providers.Errorf(providers.FailedPrecondition, nil, "the CyberArk provider is closed")
+	}
+	u, err := p.requestURL(providers.Ref{Location: p.s.checkSafe, Name: checkObject, Reason: "secretbroker health check"})
+	if err != nil {
+		return err
+	}
+	_, err = p.getOnce(ctx, u) // a found object's password is dropped
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch ae.category() {
+		case catNotFound, catAmbiguous, catPasswordChange:
+			return nil
+		}
+	}
+	return err
+}
 
 // Get asks CCP for the password object ref.Name in the Safe ref.Location,
 // with ref.Reason as CCP's Reason. CCP keeps no versions: a non-empty
-// ref.Version is an InvalidArgument error. While CyberArk reports that it is
-// changing the password, Get retries as Config.Retries says and then fails
-// with Unavailable.
+// ref.Version is an InvalidArgument error. While CyberArk reports that it
+// is changing the password (PasswordChangeInProcess, APPAP282E), Get
+// retries as Config.Retries says; when it gives up, it fails with
+// Unavailable, or, with Retries.ServeDuringChange and a password in CCP's
+// last answer, returns that password with Rotating set.
 func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cyberark: %w", err)
@@ -100,19 +153,17 @@ func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secre
 	wait := p.s.backoff
 	for attempt := 1; ; attempt++ {
 		sec, err := p.getOnce(ctx, u)
-		if err == nil {
-			return sec, nil
-		}
-		if !isPasswordChange(err) {
-			return nil, err
+		changing := (err == nil && sec.Rotating) || isPasswordChange(err)
+		if !changing {
+			return sec, err
 		}
 		if attempt >= p.s.attempts {
-			return nil, providers.Errorf(providers.Unavailable, err, reasonPasswordChange)
+			return p.stillChanging(sec, err)
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= wait {
 			// Waiting would only end in DeadlineExceeded; the caller
 			// learns more from the real reason, now.
-			return nil, providers.Errorf(providers.Unavailable, err, reasonPasswordChange)
+			return p.stillChanging(sec, err)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -125,10 +176,21 @@ func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secre
 	}
 }
 
-func isPasswordChange(err error) bool {
-	if errors.Is(err, errPasswordChanging) {
-		return true
+// stillChanging is Get's answer when it stops waiting for a password
+// change: sec (CCP's last password, Rotating set) if there is one and
+// Retries.ServeDuringChange allows it, else Unavailable with err (or
+// errPasswordChanging) inside and the password dropped.
+func (p *Provider) stillChanging(sec *providers.Secret, err error) (*providers.Secret, error) {
+	if sec != nil && p.s.serveChanging {
+		return sec, nil
 	}
+	if err == nil {
+		err = errPasswordChanging
+	}
+	return nil, providers.Errorf(providers.Unavailable, err, reasonPasswordChange)
+}
+
+func isPasswordChange(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && ae.category() == catPasswordChange
 }
@@ -174,7 +236,7 @@ func (p *Provider) requestURL(ref providers.Ref) (string, error) {
 }
 
 // getOnce makes one request. A password that CCP reports as being changed
-// comes back as errPasswordChanging (its value is dropped).
+// comes back with Rotating set. Every error is classified.
 func (p *Provider) getOnce(ctx context.Context, u string) (*providers.Secret, error) {
 	rctx, cancel := context.WithTimeout(ctx, p.s.requestTimeout)
 	defer cancel()
@@ -197,7 +259,11 @@ func (p *Provider) getOnce(ctx context.Context, u string) (*providers.Secret, er
 	}
 	if resp.StatusCode != http.StatusOK {
 		ae := apiErrorFrom(resp.StatusCode, body)
-		return nil, providers.Errorf(ae.code(), ae, "%s", ae.reason())
+		e := providers.Errorf(ae.code(), ae, "%s", ae.reason())
+		if e.Code == providers.ResourceExhausted || e.Code == providers.Unavailable {
+			e.RetryAfter = providers.RetryAfterHeader(resp.Header, time.Now())
+		}
+		return nil, e
 	}
 	return decodeAccount(body)
 }
@@ -220,10 +286,15 @@ func (p *Provider) transportError(ctx, rctx context.Context, err error) error {
 		return fmt.Errorf("cyberark: GET %s: %w (%v)", p.s.endpoint.Redacted(), ctx.Err(), err)
 	case rctx.Err() != nil:
 		return providers.Errorf(providers.Unavailable, inner, reasonRequestTimeout)
-	case isTLSError(err):
-		return providers.Errorf(providers.Unavailable, inner, reasonTLS)
 	}
-	return providers.Errorf(providers.Unavailable, inner, reasonUnreachable)
+	code, why, ok := providers.TransportCode(err)
+	switch {
+	case !ok:
+		return providers.Errorf(providers.Unavailable, inner, reasonUnreachable)
+	case providers.IsTLSError(err):
+		return providers.Errorf(code, inner, "CyberArk CCP: %s (%s)", why, reasonTLSHint)
+	}
+	return providers.Errorf(code, inner, "%s: %s", reasonUnreachable, why)
 }
 
 // The CCP properties that become the provider's standard attributes.
@@ -256,9 +327,7 @@ func decodeAccount(body []byte) (*providers.Secret, error) {
 			errors.New("cyberark: CCP answer has no string Content property"),
 			"CyberArk CCP answered an account without a password")
 	}
-	if truthy(props["PasswordChangeInProcess"]) {
-		return nil, errPasswordChanging
-	}
+	rotating := truthy(props["PasswordChangeInProcess"])
 	attrs := make(map[string]string, len(props))
 	for k, v := range props {
 		if _, ok := mapped[k]; ok || isMappedName(k) {
@@ -276,7 +345,7 @@ func decodeAccount(body []byte) (*providers.Secret, error) {
 			attrs[m] = s
 		}
 	}
-	return &providers.Secret{Attributes: attrs, UpdatedAt: updatedAt(props)}, nil
+	return &providers.Secret{Attributes: attrs, UpdatedAt: updatedAt(props), Rotating: rotating}, nil
 }
 
 // propString renders one CCP property value as an attribute. CCP sends

@@ -47,7 +47,7 @@ func wantErr(t *testing.T, p providers.Provider, err error, code providers.Code,
 	if err == nil {
 		t.Fatalf("got no error, want %v", code)
 	}
-	if got := providers.CodeOf(p, err); got != code {
+	if got := providers.CodeOf(err); got != code {
 		t.Fatalf("error %q classified %v, want %v", err, got, code)
 	}
 	if reasonPart != "" && !strings.Contains(providers.ReasonOf(err), reasonPart) {
@@ -375,7 +375,7 @@ func TestErrorCodes(t *testing.T) {
 		{500, "", providers.Unavailable, "unavailable"},
 		{502, "", providers.Unavailable, ""},
 		{503, "XYZ123E", providers.Unavailable, ""},
-		{429, "", providers.Unavailable, ""},
+		{429, "", providers.ResourceExhausted, "throttling"},
 		{302, "", providers.FailedPrecondition, "redirect"},
 		{418, "", providers.Unknown, ""},
 	}
@@ -395,10 +395,6 @@ func TestErrorCodes(t *testing.T) {
 			}
 			if ae.Status != c.status || ae.Code != c.code {
 				t.Errorf("APIError = %+v", ae)
-			}
-			// Code classifies the bare APIError the same way.
-			if got := p.Code(ae); got != c.want {
-				t.Errorf("Code(bare APIError) = %v, want %v", got, c.want)
 			}
 			if c.code != "" && !strings.Contains(ae.Error(), "Diagnostic Info") {
 				t.Errorf("APIError.Error() lost CCP's message: %q", ae.Error())
@@ -503,7 +499,7 @@ func TestConnectionRefused(t *testing.T) {
 func TestMutualTLS(t *testing.T) {
 	srv := startServer(t)
 	srv.Seed(safe, "cred", map[string]string{"Content": "x"})
-	tlsReason := "TLS verification"
+	tlsReason := "TLS handshake failed"
 
 	cases := map[string]func(*cyberark.Config){
 		"no client certificate": func(c *cyberark.Config) {
@@ -527,8 +523,11 @@ func TestMutualTLS(t *testing.T) {
 			_, err := p.Get(ctxT(t), ref("cred"))
 			t.Logf("error: %v", err)
 			wantErr(t, p, err, providers.Unavailable, tlsReason)
-			if got := p.Code(errors.Unwrap(err)); got != providers.Unavailable {
-				t.Errorf("Code(inner error %q) = %v, want Unavailable", errors.Unwrap(err), got)
+			if !providers.IsTLSError(err) {
+				t.Errorf("the TLS error is not in the chain: %v", err)
+			}
+			if !strings.Contains(providers.ReasonOf(err), "ca_file") {
+				t.Errorf("reason %q gives no hint", providers.ReasonOf(err))
 			}
 		})
 	}
@@ -619,6 +618,8 @@ func TestConfigValidation(t *testing.T) {
 		{"ca file garbage", func(c *cyberark.Config) { c.CAFile = garbage }, "ca_file"},
 		{"insecure with ca_file", func(c *cyberark.Config) { c.InsecureSkipVerifyThisIsUnsafe = true }, "insecure_skip_verify_this_is_unsafe"},
 		{"server_name with port", func(c *cyberark.Config) { c.ServerName = "host:443" }, "server_name"},
+		{"check_safe control character", func(c *cyberark.Config) { c.CheckSafe = "a\tb" }, "check_safe"},
+		{"check_safe with ; in query mode", func(c *cyberark.Config) { c.QueryFormat = "regexp"; c.CheckSafe = "a;b" }, "check_safe"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -665,5 +666,141 @@ func TestConfigDefaults(t *testing.T) {
 	q := srv.LastQuery()
 	if q.Get("Folder") != cyberark.DefaultFolder || q.Has("ConnectionTimeout") {
 		t.Errorf("server saw %v", q)
+	}
+}
+
+func TestServeDuringChange(t *testing.T) {
+	srv := startServer(t)
+	srv.Seed(safe, "rotating", map[string]string{"Content": "old-password", "UserName": "u"})
+	cfg := baseConfig(srv) // 3 attempts
+	cfg.Retries.ServeDuringChange = true
+	p := newProvider(t, cfg)
+
+	// Still changing after every attempt: the last answer is served, marked.
+	srv.SetPasswordChangeInProcess(safe, "rotating", 10)
+	before := srv.Requests()
+	got, err := p.Get(ctxT(t), ref("rotating"))
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if !got.Rotating || got.Attributes["password"] != "old-password" {
+		t.Fatalf("got rotating=%v password ok=%v", got.Rotating, got.Attributes["password"] == "old-password")
+	}
+	if n := srv.Requests() - before; n != 3 {
+		t.Errorf("made %d requests, want 3", n)
+	}
+	// A change that ends within the attempts gives a settled password.
+	srv.SetPasswordChangeInProcess(safe, "rotating", 1)
+	got, err = p.Get(ctxT(t), ref("rotating"))
+	if err != nil || got.Rotating {
+		t.Fatalf("after the change: rotating=%v err=%v", got != nil && got.Rotating, err)
+	}
+	// CCP's error form carries no password: Unavailable even so.
+	srv.FailNext(safe, "rotating", http.StatusInternalServerError, "APPAP282E", "being changed", -1)
+	_, err = p.Get(ctxT(t), ref("rotating"))
+	wantErr(t, p, err, providers.Unavailable, "PasswordChangeInProcess")
+
+	// With no time left to wait, the marked password comes at once.
+	srv2 := startServer(t)
+	srv2.Seed(safe, "rotating", map[string]string{"Content": "old-password"})
+	srv2.SetPasswordChangeInProcess(safe, "rotating", 100)
+	cfg = baseConfig(srv2)
+	cfg.Retries = cyberark.RetryConfig{Attempts: 10, Backoff: time.Hour, ServeDuringChange: true}
+	p = newProvider(t, cfg)
+	got, err = p.Get(ctxT(t), ref("rotating"))
+	if err != nil || !got.Rotating {
+		t.Fatalf("Get near the deadline: %v %v", got, err)
+	}
+	if n := srv2.Requests(); n != 1 {
+		t.Errorf("made %d requests, want 1", n)
+	}
+}
+
+func TestThrottled(t *testing.T) {
+	srv := startServer(t)
+	srv.Seed(safe, "cred", map[string]string{"Content": "x"})
+	p := newProvider(t, baseConfig(srv))
+	srv.Throttle(safe, "cred", "12", 1)
+	_, err := p.Get(ctxT(t), ref("cred"))
+	wantErr(t, p, err, providers.ResourceExhausted, "throttling")
+	if got := providers.RetryAfterOf(err); got != 12*time.Second {
+		t.Errorf("RetryAfter = %v, want 12s", got)
+	}
+	srv.Throttle(safe, "cred", "", 1)
+	_, err = p.Get(ctxT(t), ref("cred"))
+	wantErr(t, p, err, providers.ResourceExhausted, "")
+	if got := providers.RetryAfterOf(err); got != 0 {
+		t.Errorf("RetryAfter without the header = %v", got)
+	}
+	if _, err := p.Get(ctxT(t), ref("cred")); err != nil {
+		t.Fatalf("Get after the throttling: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	srv := startServer(t)
+	p := newProvider(t, baseConfig(srv))
+	ctx := ctxT(t)
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	q := srv.LastQuery()
+	if q.Get("Safe") != cyberark.DefaultCheckSafe || q.Get("Object") != "SecretBrokerHealthCheck" || q.Get("AppID") != srv.AppID() || q.Get("Reason") == "" {
+		t.Fatalf("Check asked %v", q)
+	}
+	// A configured Safe, and an object that happens to exist: healthy.
+	cfg := baseConfig(srv)
+	cfg.CheckSafe = "RPA-Health"
+	srv.Seed("RPA-Health", "SecretBrokerHealthCheck", map[string]string{"Content": "Tr0ub4dor&3"})
+	p2 := newProvider(t, cfg)
+	if err := p2.Check(ctx); err != nil {
+		t.Fatalf("Check with an existing object: %v", err)
+	}
+	if q := srv.LastQuery(); q.Get("Safe") != "RPA-Health" {
+		t.Fatalf("Check asked %v", q)
+	}
+	// A check object being changed: CCP answered, healthy, one request.
+	srv.SetPasswordChangeInProcess("RPA-Health", "SecretBrokerHealthCheck", 10)
+	before := srv.Requests()
+	if err := p2.Check(ctx); err != nil || srv.Requests()-before != 1 {
+		t.Fatalf("Check during a change: %v after %d requests", err, srv.Requests()-before)
+	}
+
+	srv.SetFault(cyberarktest.Denied)
+	wantErr(t, p, p.Check(ctx), providers.PermissionDenied, "APPAP306E")
+	srv.SetFault(cyberarktest.VaultDown)
+	wantErr(t, p, p.Check(ctx), providers.Unavailable, "cannot reach the Vault")
+	srv.SetFault(cyberarktest.NoFault)
+
+	wrongWS := baseConfig(srv)
+	wrongWS.WebService = "AIMWebServiceCert"
+	wantErr(t, p, newProvider(t, wrongWS).Check(ctx), providers.FailedPrecondition, "web_service")
+	down := baseConfig(srv)
+	down.URL = "https://" + closedAddr()
+	wantErr(t, p, newProvider(t, down).Check(ctx), providers.Unavailable, "connection refused")
+	untrusted := baseConfig(srv)
+	untrusted.CAFile = ""
+	wantErr(t, p, newProvider(t, untrusted).Check(ctx), providers.Unavailable, "certificate not trusted")
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	wantErr(t, p, p.Check(canceled), providers.Canceled, "")
+	p.Close()
+	wantErr(t, p, p.Check(ctx), providers.FailedPrecondition, "closed")
+}
+
+func TestNotWritable(t *testing.T) {
+	srv := startServer(t)
+	srv.Seed(safe, "cred", map[string]string{"Content": "x"})
+	p := newProvider(t, baseConfig(srv))
+	if p.Writable() {
+		t.Fatal("the CyberArk provider says it is Writable")
+	}
+	before := srv.Requests()
+	ctx := ctxT(t)
+	wantErr(t, p, p.Put(ctx, ref("cred"), &providers.Secret{Attributes: map[string]string{"password": "y"}}), providers.FailedPrecondition, "read-only")
+	wantErr(t, p, p.Delete(ctx, ref("cred")), providers.FailedPrecondition, "read-only")
+	if n := srv.Requests() - before; n != 0 {
+		t.Fatalf("refused writes made %d requests", n)
 	}
 }

@@ -12,8 +12,23 @@
 // username, domain and address; every other account property is kept under
 // its own CCP name (PolicyID, Name, Folder, DeviceType, ...).
 //
-// The provider is read-only: CCP cannot store passwords, so it does not
-// implement providers.Writer.
+// The provider is read-only: CCP cannot store passwords, so Writable is
+// false and Put and Delete fail with FailedPrecondition without a request.
+//
+// Every error is classified where it arises: CCP's ErrorCode (see
+// errors.go), else its HTTP status (429 ResourceExhausted, with the
+// Retry-After header when one is sent), and transport failures through
+// providers.TransportCode. Check asks for the object
+// "SecretBrokerHealthCheck" in Config.CheckSafe and takes CCP's APPAP004E
+// (not found) for healthy: CCP only answers it after it has authenticated
+// the AppID and reached the Vault, and the request reads no served
+// password.
+//
+// While CyberArk changes a password (PasswordChangeInProcess true, or
+// APPAP282E), Get retries as Config.Retries says. When it gives up it
+// fails with Unavailable, unless Retries.ServeDuringChange is set and
+// CCP's last answer carried the password: that password is then returned
+// with Secret.Rotating set, so that no cache keeps it as current.
 //
 // Sources for the protocol (checked while writing this package; CyberArk
 // publishes no Go SDK):

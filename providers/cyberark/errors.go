@@ -1,12 +1,8 @@
 package cyberark
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"unicode"
@@ -150,7 +146,9 @@ func (e *APIError) code() providers.Code {
 		// url or web_service). Never NotFound, or every secret would look
 		// missing and the broker would fall back silently.
 		return providers.FailedPrecondition
-	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500:
+	case s == http.StatusTooManyRequests:
+		return providers.ResourceExhausted
+	case s == http.StatusRequestTimeout || s >= 500:
 		return providers.Unavailable
 	case s >= 300 && s < 400:
 		return providers.FailedPrecondition
@@ -192,7 +190,9 @@ func (e *APIError) reason() string {
 		return "no CyberArk CCP web service answers at the configured address; check url and web_service" + suffix
 	case s >= 300 && s < 400:
 		return "CyberArk CCP answered with a redirect, which is not followed; check url" + suffix
-	case s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500:
+	case s == http.StatusTooManyRequests:
+		return "CyberArk CCP is throttling requests" + suffix
+	case s == http.StatusRequestTimeout || s >= 500:
 		return "CyberArk CCP is unavailable" + suffix
 	}
 	return "CyberArk CCP answered with an error" + suffix
@@ -200,7 +200,7 @@ func (e *APIError) reason() string {
 
 const (
 	reasonPasswordChange = "CyberArk is changing this password (PasswordChangeInProcess); try again shortly"
-	reasonTLS            = "TLS verification with CyberArk CCP failed (server certificate, ca_file, server_name or client certificate); see the daemon log"
+	reasonTLSHint        = "check the server certificate, ca_file, server_name and the client certificate"
 	reasonUnreachable    = "CyberArk CCP is unreachable"
 	reasonRequestTimeout = "CyberArk CCP did not answer within request_timeout"
 )
@@ -250,58 +250,4 @@ func cleanMessage(m string) string {
 		m = string([]rune(m)[:maxMessage]) + "..."
 	}
 	return m
-}
-
-// isTLSError reports whether err is a failed TLS handshake or certificate
-// verification, on either side.
-func isTLSError(err error) bool {
-	var (
-		verr    *tls.CertificateVerificationError
-		unknown x509.UnknownAuthorityError
-		host    x509.HostnameError
-		invalid x509.CertificateInvalidError
-		roots   x509.SystemRootsError
-		header  tls.RecordHeaderError
-		alert   tls.AlertError
-		op      *net.OpError
-	)
-	switch {
-	case errors.As(err, &verr), errors.As(err, &unknown), errors.As(err, &host),
-		errors.As(err, &invalid), errors.As(err, &roots), errors.As(err, &header),
-		errors.As(err, &alert):
-		return true
-	case errors.As(err, &op) && op.Op == "remote error":
-		// crypto/tls reports an alert received from the server (such as
-		// "certificate required" or "bad certificate" when it rejects the
-		// client certificate) as a *net.OpError with Op "remote error"
-		// around an unexported alert type.
-		return true
-	}
-	return false
-}
-
-// classify returns the code of an error that Get produced or wrapped.
-func classify(err error) providers.Code {
-	if c, ok := providers.CommonCode(err); ok {
-		return c
-	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.code()
-	}
-	if errors.Is(err, errPasswordChanging) {
-		return providers.Unavailable
-	}
-	if isTLSError(err) {
-		return providers.Unavailable
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return providers.Unavailable
-	}
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return providers.Unavailable
-	}
-	return providers.Unknown
 }

@@ -29,6 +29,8 @@ request_timeout: 20s
 retries:
   attempts: 5
   backoff: 250ms
+  serve_during_change: true
+check_safe: RPA-Health
 `
 	dec := yaml.NewDecoder(strings.NewReader(doc))
 	dec.KnownFields(true)
@@ -42,7 +44,8 @@ retries:
 		ClientCertificateFile: "/etc/sb/client.pem", ClientKeyFile: "/etc/sb/client-key.pem",
 		CAFile: "/etc/sb/ca.pem", ServerName: "ccp.example.com",
 		RequestTimeout: 20 * time.Second,
-		Retries:        cyberark.RetryConfig{Attempts: 5, Backoff: 250 * time.Millisecond},
+		Retries:        cyberark.RetryConfig{Attempts: 5, Backoff: 250 * time.Millisecond, ServeDuringChange: true},
+		CheckSafe:      "RPA-Health",
 	}
 	if cfg != want {
 		t.Errorf("decoded %+v\nwant    %+v", cfg, want)

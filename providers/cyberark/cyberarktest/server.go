@@ -111,6 +111,7 @@ type account struct {
 
 type failure struct {
 	status            int
+	header            http.Header
 	contentType, body string
 	times             int // < 0: forever
 }
@@ -269,6 +270,20 @@ func (s *Server) RespondNext(safe, object string, status int, contentType, body 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures[objectKey(safe, object)] = &failure{status: status, contentType: contentType, body: body, times: n}
+}
+
+// Throttle makes the next n requests for the object (in any folder) get
+// HTTP 429 Too Many Requests with an empty body, as a gateway's rate limit
+// in front of CCP answers, with the Retry-After header retryAfter (none
+// when ""); n < 0 means every request.
+func (s *Server) Throttle(safe, object, retryAfter string, n int) {
+	h := http.Header{}
+	if retryAfter != "" {
+		h.Set("Retry-After", retryAfter)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures[objectKey(safe, object)] = &failure{status: http.StatusTooManyRequests, header: h, contentType: "text/plain", times: n}
 }
 
 // SetFault makes every following request show f (NoFault to stop).
@@ -434,6 +449,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			f.times--
 		}
 		status, ct, body := f.status, f.contentType, f.body
+		for k, v := range f.header {
+			w.Header()[k] = v
+		}
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(status)
