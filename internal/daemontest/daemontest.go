@@ -48,12 +48,18 @@ func Build(t testing.TB) string {
 type Daemon struct {
 	// Addr is where it listens, as it printed it.
 	Addr string
+	// AdminAddr is where its admin HTTP listener listens (host:port), ""
+	// when it is off.
+	AdminAddr string
 	cmd  *exec.Cmd
 	logs *buffer
 	done chan error
 }
 
-var listening = regexp.MustCompile(`listening on (\S+)`)
+var (
+	listening = regexp.MustCompile(`^secretbrokerd listening on (\S+)`)
+	adminLine = regexp.MustCompile(`^secretbrokerd admin \(metrics, health\) on http://(\S+)`)
+)
 
 // Start runs bin with args (and env added to this process's environment)
 // and waits until it prints where it listens. The process is killed when
@@ -72,11 +78,17 @@ func Start(t testing.TB, bin string, env []string, args ...string) *Daemon {
 		t.Fatal(err)
 	}
 	addrs := make(chan string, 1)
+	var admin string
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		sent := false
 		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+			if m := adminLine.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				admin = m[1]
+			}
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				addrs <- m[1]
+				sent = true
 			}
 		}
 		close(addrs)
@@ -98,7 +110,7 @@ func Start(t testing.TB, bin string, env []string, args ...string) *Daemon {
 			d.done <- err
 			t.Fatalf("secretbrokerd exited before listening: %v\n%s", err, d.Logs())
 		}
-		d.Addr = addr
+		d.Addr, d.AdminAddr = addr, admin
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("secretbrokerd did not start listening\n%s", d.Logs())
 	}
