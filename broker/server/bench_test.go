@@ -34,7 +34,7 @@ func BenchmarkBaselineProviderGet(b *testing.B) {
 func BenchmarkCacheHit(b *testing.B) {
 	f := newFixture(b)
 	f.mem.Seed(providers.Ref{Name: "accounting_erp"}, &providers.Secret{Attributes: map[string]string{"username": "svc", "password": "pw"}})
-	p := providers.Chain(f.mem, f.cache.Middleware())
+	p := f.stack
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

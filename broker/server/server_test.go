@@ -40,6 +40,7 @@ type fixture struct {
 	conn   *grpc.ClientConn
 	audit  string
 	broker *broker.Broker
+	stack  providers.Provider
 }
 
 const testIdentity = "x-test-identity"
@@ -66,8 +67,9 @@ func newFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { al.Close() })
 	s, _ := naming.NewScheme(naming.Embedded, naming.Options{})
+	f.stack = providers.Chain(f.mem, f.cache.Middleware())
 	b, err := broker.New(broker.Options{
-		Providers:  []broker.Provider{{Name: "store", Provider: providers.Chain(f.mem, f.cache.Middleware()), Scheme: s, Cache: f.cache}},
+		Providers:  []broker.Provider{{Name: "store", Provider: f.stack, Scheme: s, Cache: f.cache}},
 		Lockers:    []broker.Locker{{Name: "finance", Places: []broker.Place{{Provider: "store", Prefix: "accounting"}}}},
 		AutoLogin:  &broker.AutoLogin{Provider: "store"},
 		Authorizer: pol,
