@@ -47,6 +47,17 @@ func (k BreakKind) String() string {
 // MarshalText returns the kind's name, for JSON.
 func (k BreakKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// UnmarshalText sets k from its name, as MarshalText writes it.
+func (k *BreakKind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if i > 0 && n == string(b) {
+			*k = BreakKind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("audit: unknown break kind %q", b)
+}
+
 // Break is the first line where the chain breaks. It is the error Verify
 // returns for a broken chain.
 type Break struct {

@@ -315,3 +315,23 @@ func TestGenesisNeedsZeroPrev(t *testing.T) {
 		t.Error("a genesis anchor with a non-zero prev verified")
 	}
 }
+
+func TestBreakKindText(t *testing.T) {
+	for k := KindMalformed; k <= KindAnchor; k++ {
+		b, err := k.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got BreakKind
+		if err := got.UnmarshalText(b); err != nil || got != k {
+			t.Errorf("%v: round trip %v, %v", k, got, err)
+		}
+	}
+	var k BreakKind
+	if err := k.UnmarshalText([]byte("nonsense")); err == nil {
+		t.Error("UnmarshalText accepted nonsense")
+	}
+	if s := BreakKind(99).String(); s != "BreakKind(99)" {
+		t.Errorf("String() = %q", s)
+	}
+}

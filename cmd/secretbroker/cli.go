@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"os/user"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
 )
 
 const (
@@ -19,8 +21,8 @@ const (
 	defaultAddr = "127.0.0.1:7787"
 	// addrEnv is the environment variable that overrides defaultAddr.
 	addrEnv = "SECRETBROKER_ADDR"
-	// callerKey is the gRPC metadata key that carries -caller.
-	callerKey = "x-secretbroker-caller"
+	// purposeKey is the gRPC metadata key that carries -purpose.
+	purposeKey = "x-secretbroker-purpose"
 	// defaultTimeout is the default of -timeout.
 	defaultTimeout = 10 * time.Second
 )
@@ -30,14 +32,18 @@ const (
 type env struct {
 	// getenv looks up an environment variable.
 	getenv func(string) string
-	// osUser returns the OS user name, "" if it is unknown.
-	osUser func() string
+	// homeDir and configDir return the user's home and configuration
+	// directories, where the daemon's default data directory is.
+	homeDir, configDir func() (string, error)
+	// dial, when not nil, connects to the daemon instead of gRPC's own
+	// dialer (tests point every address at a loopback listener).
+	dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // run runs the program with args (without the program name) and returns its
 // exit code: 0 on success, 1 on errors, 2 on usage errors.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return runEnv(ctx, args, stdin, stdout, stderr, env{getenv: os.Getenv, osUser: osUserName})
+	return runEnv(ctx, args, stdin, stdout, stderr, env{getenv: os.Getenv, homeDir: os.UserHomeDir, configDir: os.UserConfigDir})
 }
 
 // runEnv is run with the environment e.
@@ -55,19 +61,6 @@ func runEnv(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	return a.exitCode(err)
 }
 
-// osUserName returns the name of the OS user, "" if it is unknown.
-func osUserName() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	for _, k := range []string{"USER", "USERNAME", "LOGNAME"} {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // app is one run of the program.
 type app struct {
 	stdin  io.Reader
@@ -83,7 +76,10 @@ type globals struct {
 	addr    string
 	output  string
 	timeout time.Duration
-	caller  string
+	purpose string
+	// Credentials and TLS.
+	tokenFile, dataDir        string
+	ca, cert, key, serverName string
 }
 
 // json reports whether -o json was given.
@@ -134,7 +130,14 @@ func (a *app) exitCode(err error) int {
 	}
 	var re *rpcError
 	if errors.As(err, &re) {
-		fmt.Fprintf(a.stderr, "secretbroker: %s: %s\n", re.st.Code(), oneLine(re.st.Message()))
+		msg := re.st.Message()
+		switch re.st.Code() {
+		case codes.Unauthenticated:
+			msg += fmt.Sprintf(" (sent: %s; the daemon expects %s)", re.sent, expects)
+		case codes.PermissionDenied:
+			msg += fmt.Sprintf(" (sent: %s; the daemon's policy must grant this to that identity, or use another credential: %s)", re.sent, expects)
+		}
+		fmt.Fprintf(a.stderr, "secretbroker: %s: %s\n", re.st.Code(), oneLine(msg))
 		if h := re.hint(); h != "" {
 			fmt.Fprintf(a.stderr, "secretbroker: hint: %s\n", oneLine(h))
 		}
@@ -170,8 +173,19 @@ func (a *app) globalFlags(fs *flag.FlagSet, mode flagMode) {
 		fs.StringVar(&a.g.addr, "addr", a.g.addr,
 			"daemon address: host:port, or unix:/path/to.sock for a unix socket (env "+addrEnv+")")
 		fs.DurationVar(&a.g.timeout, "timeout", a.g.timeout, "give up on the daemon after this long")
-		fs.StringVar(&a.g.caller, "caller", a.g.caller,
-			"who asks, sent to the daemon as gRPC metadata "+callerKey+" (default the OS user name)")
+		fs.StringVar(&a.g.purpose, "purpose", a.g.purpose,
+			"why you ask, in free `text`: the daemon records it in its audit log (gRPC metadata "+purposeKey+")")
+		fs.Func("caller", "old name of -purpose: the `text` is recorded as a purpose, NOT as an identity (who you are comes from your credential)",
+			func(s string) error { a.g.purpose = s; return nil })
+		fs.StringVar(&a.g.tokenFile, "token-file", a.g.tokenFile,
+			"read the bearer token from this `file` (mode 0600); see 'Authentication' in 'secretbroker -h'")
+		fs.StringVar(&a.g.dataDir, "data-dir", a.g.dataDir,
+			"send the local admin token of the daemon whose data directory is `dir` ("+adminTokenFile+" in it)")
+		fs.StringVar(&a.g.ca, "ca", a.g.ca, "dial with TLS, verifying the daemon's certificate with this CA bundle (PEM `file`)")
+		fs.StringVar(&a.g.cert, "cert", a.g.cert, "client certificate (PEM `file`) for mutual TLS; needs -key and -ca")
+		fs.StringVar(&a.g.key, "key", a.g.key, "private key (PEM `file`) of -cert")
+		fs.StringVar(&a.g.serverName, "server-name", a.g.serverName,
+			"the `name` the daemon's certificate must hold, when it is not the host of -addr; needs -ca")
 	}
 	fs.StringVar(&a.g.output, "o", a.g.output, "output format: text or json")
 }
@@ -179,7 +193,7 @@ func (a *app) globalFlags(fs *flag.FlagSet, mode flagMode) {
 // isGlobal reports whether name is a global flag of online commands.
 func isGlobal(name string) bool {
 	switch name {
-	case "addr", "timeout", "caller", "o":
+	case "addr", "timeout", "purpose", "caller", "token-file", "data-dir", "ca", "cert", "key", "server-name", "o":
 		return true
 	}
 	return false
@@ -213,7 +227,7 @@ func (a *app) parse(fs *flag.FlagSet, spec *cmdSpec, args []string) error {
 	if a.g.timeout <= 0 {
 		return usagef(spec.path, "-timeout %v: want a positive duration such as 10s", a.g.timeout)
 	}
-	return nil
+	return a.g.checkConnFlags(spec.path)
 }
 
 // noArgs returns a usage error when fs has positional arguments.
@@ -243,7 +257,7 @@ func (a *app) printUsage(w io.Writer, fs *flag.FlagSet, spec *cmdSpec) {
 	fmt.Fprintf(w, "\nFlags:\n")
 	printFlags(w, fs, func(name string) bool { return spec.mode == offline || !isGlobal(name) })
 	if spec.mode == online {
-		fmt.Fprintf(w, "\nThe global flags -addr, -o, -timeout and -caller may be given before or after\nthe command; see 'secretbroker -h'.\n")
+		fmt.Fprintf(w, "\nThe global flags (-addr, -timeout, -purpose, -token-file, -data-dir, -ca, -cert,\n-key, -server-name, -o) may be given before or after the command; see\n'secretbroker -h'.\n")
 	}
 }
 
@@ -265,8 +279,9 @@ func printFlags(w io.Writer, fs *flag.FlagSet, keep func(string) bool) {
 const mainUsage = `secretbroker [global flags] <command> [flags] [arguments]
 
 secretbroker is the command-line client of secretbrokerd: it reads and writes
-credentials through the daemon's gRPC API, and its "name" commands encode and
-decode secret names offline, without a daemon.
+credentials through the daemon's gRPC API. Its "name" commands encode and
+decode secret names, and "audit verify" checks the daemon's audit log files,
+offline, without a daemon.
 
 Commands:
   get         read a credential of a locker (user-defined, else system)
@@ -276,6 +291,7 @@ Commands:
   put         store a credential in a writable provider
   delete      delete a credential from a writable provider
   name        encode and decode secret names offline (encode, decode, kinds)
+  audit       verify the hash chain of the daemon's audit log files offline
   version     print the version of this program
   help        show the help of a command: secretbroker help <command>
 
@@ -283,8 +299,24 @@ Run 'secretbroker <command> -h' for the flags and examples of a command.
 Errors are one line on standard error; the exit code is 0 on success, 1 on
 errors and 2 on usage errors.
 
-Example:
-  secretbroker -addr unix:/run/secretbroker.sock lockers`
+Authentication: every call carries the first bearer token found, as gRPC
+metadata "authorization: Bearer <token>":
+  1. -token-file FILE
+  2. -data-dir DIR: the daemon's local admin token, DIR/` + adminTokenFile + `
+  3. $` + tokenEnv + `
+  4. the file $` + tokenFileEnv + `
+  5. the local admin token in the daemon's default data directory
+     ($XDG_STATE_HOME/secretbroker, else ~/.local/state/secretbroker), if
+     it exists; it is sent only to a daemon on this machine.
+A token is never given on the command line. Token files must have mode 0600.
+With -ca the CLI dials with TLS (add -cert and -key for a client
+certificate); without it, a token is sent only to a loopback address or a
+unix socket, never in plaintext over a network. -purpose says why you ask;
+the daemon records it as free text, never as who you are.
+
+Examples:
+  secretbroker -addr unix:/run/secretbroker.sock lockers
+  secretbroker -addr broker.example.com:7787 -ca ca.pem -cert bot.pem -key bot-key.pem lockers`
 
 // printMainUsage prints the program's usage to w.
 func (a *app) printMainUsage(w io.Writer, fs *flag.FlagSet) {
@@ -325,6 +357,8 @@ func (a *app) main(ctx context.Context, args []string) error {
 		return a.delete(ctx, rest)
 	case "name":
 		return a.name(rest)
+	case "audit":
+		return a.audit(rest)
 	case "version":
 		return a.version(rest)
 	case "help", "-help", "--help":

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +15,11 @@ type result struct {
 	stdout, stderr string
 }
 
-// testEnv is an environment without SECRETBROKER_ADDR, OS user "tester".
+// testEnv is an empty environment without a home directory, so that no
+// token of the machine running the tests is found.
 func testEnv() env {
-	return env{getenv: func(string) string { return "" }, osUser: func() string { return "tester" }}
+	noDir := func() (string, error) { return "", errors.New("no home directory in tests") }
+	return env{getenv: func(string) string { return "" }, homeDir: noDir, configDir: noDir}
 }
 
 // runCLI runs the program with args and stdin in testEnv.
@@ -164,15 +167,15 @@ func TestOneLine(t *testing.T) {
 	}
 }
 
-func TestEncodeCaller(t *testing.T) {
+func TestEncodePurpose(t *testing.T) {
 	for in, want := range map[string]string{
 		`ABCD\user123`: `ABCD\user123`,
 		"josé":         "jos%C3%A9",
 		"50%":          "50%25",
 		"a\nb":         "a%0Ab",
 	} {
-		if got := encodeCaller(in); got != want {
-			t.Errorf("encodeCaller(%q) = %q, want %q", in, got, want)
+		if got := encodePurpose(in); got != want {
+			t.Errorf("encodePurpose(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

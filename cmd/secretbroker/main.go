@@ -1,8 +1,11 @@
 // Command secretbroker is the command-line client of secretbrokerd.
 //
 // It reads, resolves, stores and deletes credentials through the daemon's
-// gRPC API (package secretbrokerv1), and its offline "name" commands encode
-// and decode secret names with package naming, without a daemon:
+// gRPC API (package secretbrokerv1), authenticated by a bearer token (never
+// given on the command line) or a client certificate, with TLS when -ca is
+// given. Its offline commands need no daemon: "name" encodes and decodes
+// secret names with package naming, and "audit verify" checks the hash
+// chain of the daemon's audit log files with package audit:
 //
 //	secretbroker [global flags] <command> [flags] [arguments]
 //

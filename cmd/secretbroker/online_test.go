@@ -15,7 +15,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -24,9 +26,10 @@ import (
 	pb "github.com/secretbroker/secretbroker/proto/secretbroker/v1"
 )
 
-// fakeBroker is a SecretBrokerServer that records the requests and callers
-// it gets and answers with canned responses, or err when it is set. Its
-// fields are read under mu (handlers run with mu held); change them with set.
+// fakeBroker is a SecretBrokerServer that records the requests, metadata
+// and peers it gets and answers with canned responses, or err when it is
+// set. Its fields are read under mu (handlers run with mu held); change them
+// with set.
 type fakeBroker struct {
 	pb.UnimplementedSecretBrokerServer
 
@@ -40,14 +43,23 @@ type fakeBroker struct {
 	err      error
 	blocking bool // handlers wait for the call's context to end
 	reqs     []proto.Message
-	callers  [][]string
+	mds      []metadata.MD
+	peers    []string // the client certificate's CN, "" without one
 }
 
-// intercept records each request and its caller metadata.
+// intercept records each request, its metadata and its peer's certificate.
 func (f *fakeBroker) intercept(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	cn := ""
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 {
+			cn = ti.State.PeerCertificates[0].Subject.CommonName
+		}
+	}
 	f.mu.Lock()
 	f.reqs = append(f.reqs, proto.Clone(req.(proto.Message)))
-	f.callers = append(f.callers, metadata.ValueFromIncomingContext(ctx, callerKey))
+	f.mds = append(f.mds, md.Copy())
+	f.peers = append(f.peers, cn)
 	blocking, err := f.blocking, f.err
 	f.mu.Unlock()
 	if blocking {
@@ -69,15 +81,33 @@ func (f *fakeBroker) set(change func(f *fakeBroker)) {
 	change(f)
 }
 
-// last returns the last request and its caller metadata.
-func (f *fakeBroker) last(t *testing.T) (proto.Message, []string) {
+// last returns the last request and its metadata.
+func (f *fakeBroker) last(t *testing.T) (proto.Message, metadata.MD) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.reqs) == 0 {
 		t.Fatal("the server got no request")
 	}
-	return f.reqs[len(f.reqs)-1], f.callers[len(f.callers)-1]
+	return f.reqs[len(f.reqs)-1], f.mds[len(f.mds)-1]
+}
+
+// lastPeer returns the client certificate CN of the last request.
+func (f *fakeBroker) lastPeer(t *testing.T) string {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.peers) == 0 {
+		t.Fatal("the server got no request")
+	}
+	return f.peers[len(f.peers)-1]
+}
+
+// count returns the number of requests the server got.
+func (f *fakeBroker) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.reqs)
 }
 
 func (f *fakeBroker) GetCredential(context.Context, *pb.GetCredentialRequest) (*pb.GetCredentialResponse, error) {
@@ -300,7 +330,8 @@ func TestNotFound(t *testing.T) {
 	f.set(func(f *fakeBroker) { f.err = status.Error(codes.PermissionDenied, "denied\nsecond line") })
 	r = runCLI(t, "", getArgs(addr)...)
 	wantOneErrorLine(t, r, 1)
-	if r.stderr != "secretbroker: PermissionDenied: denied second line\n" {
+	if r.stderr != "secretbroker: PermissionDenied: denied second line (sent: no credential; the daemon's policy must grant this to that identity, "+
+		"or use another credential: a token: -token-file or SECRETBROKER_TOKEN; or a client certificate: -cert/-key)\n" {
 		t.Errorf("stderr %q", r.stderr)
 	}
 }
@@ -342,24 +373,31 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
-func TestCallerMetadata(t *testing.T) {
+func TestPurposeMetadata(t *testing.T) {
 	f := newFake()
 	addr := startFake(t, f)
 	for _, c := range []struct {
 		args []string
-		want string
+		want []string
 	}{
-		{[]string{"-caller", "alice", "lockers"}, "alice"},
-		{[]string{"lockers", "-caller", `ABCD\bob`}, `ABCD\bob`},
-		{[]string{"lockers"}, "tester"}, // the OS user name
-		{[]string{"-caller", "josé", "lockers"}, "jos%C3%A9"},
+		{[]string{"-purpose", "month-end close", "lockers"}, []string{"month-end close"}},
+		{[]string{"lockers", "-purpose", `ABCD\bob`}, []string{`ABCD\bob`}},
+		{[]string{"-caller", "alice", "lockers"}, []string{"alice"}}, // the old name
+		{[]string{"lockers", "-caller", "ticket 42"}, []string{"ticket 42"}},
+		{[]string{"-purpose", "josé 100%", "lockers"}, []string{"jos%C3%A9 100%25"}},
+		{[]string{"-purpose", "a\nb", "lockers"}, []string{"a%0Ab"}},
+		{[]string{"lockers"}, nil}, // none by default
 	} {
 		r := runCLI(t, "", append([]string{"-addr", addr}, c.args...)...)
 		if r.code != 0 {
 			t.Fatalf("%q: code %d, stderr %q", c.args, r.code, r.stderr)
 		}
-		if _, got := f.last(t); !slices.Equal(got, []string{c.want}) {
-			t.Errorf("%q: %s = %q, want [%q]", c.args, callerKey, got, c.want)
+		_, md := f.last(t)
+		if got := md.Get(purposeKey); !slices.Equal(got, c.want) {
+			t.Errorf("%q: %s = %q, want %q", c.args, purposeKey, got, c.want)
+		}
+		if got := md.Get("x-secretbroker-caller"); got != nil {
+			t.Errorf("%q: the old caller header is sent: %q", c.args, got)
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -24,6 +23,8 @@ type rpcError struct {
 	reached  bool          // the call reached a server (it has a peer)
 	timedOut bool          // -timeout expired
 	timeout  time.Duration // -timeout
+	sent     string        // the credentials sent, such as "token from FILE"
+	tls      bool          // the connection uses TLS
 }
 
 func (e *rpcError) Error() string { return e.st.Code().String() + ": " + e.st.Message() }
@@ -31,6 +32,8 @@ func (e *rpcError) Error() string { return e.st.Code().String() + ": " + e.st.Me
 // hint returns advice for the error, "" if there is none.
 func (e *rpcError) hint() string {
 	switch {
+	case e.st.Code() == codes.Unavailable && !e.reached && e.tls:
+		return fmt.Sprintf("is secretbrokerd running at %s with TLS? Check -ca and -server-name (and -cert/-key if it asks for a client certificate)", e.addr)
 	case e.st.Code() == codes.Unavailable && !e.reached:
 		return fmt.Sprintf("is secretbrokerd running at %s? Set -addr or %s to its address", e.addr, addrEnv)
 	case e.st.Code() == codes.DeadlineExceeded && e.timedOut:
@@ -40,19 +43,23 @@ func (e *rpcError) hint() string {
 }
 
 // call connects to the daemon and runs do with a context that carries the
-// -timeout deadline and the caller metadata, and with the call options that do
-// must pass on. A failed call is returned as an *rpcError.
+// -timeout deadline and the purpose metadata, and with the call options that
+// do must pass on. The connection carries the credentials (see dialOptions).
+// A failed call is returned as an *rpcError.
 func (a *app) call(ctx context.Context, do func(ctx context.Context, c pb.SecretBrokerClient, opts ...grpc.CallOption) error) error {
-	// TLS is a later issue: the daemon listens on loopback or a unix socket.
-	cc, err := grpc.NewClient(a.g.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := a.dialOptions()
+	if err != nil {
+		return err
+	}
+	cc, err := grpc.NewClient(a.g.addr, conn.opts...)
 	if err != nil {
 		return usagef("", "-addr %s: %v", quote(a.g.addr), err)
 	}
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(ctx, a.g.timeout)
 	defer cancel()
-	if c := a.caller(); c != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, callerKey, encodeCaller(c))
+	if p := a.g.purpose; p != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, purposeKey, encodePurpose(p))
 	}
 	var p peer.Peer
 	err = do(ctx, pb.NewSecretBrokerClient(cc), grpc.Peer(&p))
@@ -68,22 +75,16 @@ func (a *app) call(ctx context.Context, do func(ctx context.Context, c pb.Secret
 		reached:  p.Addr != nil,
 		timedOut: errors.Is(ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(dl),
 		timeout:  a.g.timeout,
+		sent:     conn.sent,
+		tls:      conn.tls,
 	}
 }
 
-// caller returns -caller, or the OS user name by default.
-func (a *app) caller() string {
-	if a.g.caller != "" {
-		return a.g.caller
-	}
-	return a.env.osUser()
-}
-
-// encodeCaller makes c fit a gRPC metadata value, which must be printable
+// encodePurpose makes c fit a gRPC metadata value, which must be printable
 // ASCII: '%' and every byte outside 0x20-0x7e become %XX (RFC 3986
-// percent-encoding; url.PathUnescape decodes it). Printable ASCII names
-// without '%', the usual case, pass unchanged.
-func encodeCaller(c string) string {
+// percent-encoding; url.PathUnescape decodes it). Printable ASCII text
+// without '%', the usual case, passes unchanged.
+func encodePurpose(c string) string {
 	if !strings.ContainsFunc(c, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '%' }) {
 		return c
 	}
