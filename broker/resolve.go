@@ -18,9 +18,12 @@ const (
 	ScopeSystem
 	// ScopeAutoLogin is an auto-login credential.
 	ScopeAutoLogin
+	// ScopeObject is a secret named as a whole by its logical name (a CCP
+	// object), neither split into credential and username nor falling back.
+	ScopeObject
 )
 
-// String returns USER, SYSTEM or AUTO_LOGIN.
+// String returns USER, SYSTEM, AUTO_LOGIN or OBJECT.
 func (s Scope) String() string {
 	switch s {
 	case ScopeUser:
@@ -29,6 +32,8 @@ func (s Scope) String() string {
 		return "SYSTEM"
 	case ScopeAutoLogin:
 		return "AUTO_LOGIN"
+	case ScopeObject:
+		return "OBJECT"
 	}
 	return "UNSPECIFIED"
 }
