@@ -20,18 +20,44 @@
 //
 // Put writes a SecretString JSON object of the attributes (see
 // encodeAttributes for the one binary case) as the new AWSCURRENT version.
+// Put and Delete need writable: true; otherwise they fail with
+// FailedPrecondition without a request.
+//
+// # Rotation
+//
+// A Get of the AWSCURRENT stage (the default) returns a Secret with
+// Rotating set when the version read also carries AWSPENDING, or does not
+// carry AWSCURRENT: AWS's rotation has just moved AWSCURRENT to the new
+// version and not yet finished (finishSecret), or the stages moved under
+// the read. GetSecretValue does not show a rotation that is still in its
+// createSecret, setSecret or testSecret steps (AWSPENDING is then on
+// another version); seeing that would cost a DescribeSecret per read,
+// which the provider does not make.
+//
+// # Health
+//
+// Check calls GetSecretValue for the secret <name_path>secretbroker-health-check
+// at the version id 00000000-0000-0000-0000-000000000000, which no version
+// has: AWS authenticates and authorises the call first, then answers
+// ResourceNotFoundException, which is healthy. No value is read. The
+// daemon's identity needs secretsmanager:GetSecretValue on that name (a
+// policy on <name_path>* covers it).
 //
 // # Errors
 //
-// Code classifies the SDK's typed errors and API error codes (never error
-// text): ResourceNotFoundException is NotFound; AccessDeniedException and
-// the authentication failures (UnrecognizedClientException,
-// InvalidSignatureException, ExpiredTokenException, STS's AccessDenied...)
-// are PermissionDenied; throttling, InternalServiceError, HTTP 5xx and
-// connection failures, after the SDK's retries, are Unavailable;
-// DecryptionFailure is FailedPrecondition with a reason pointing at the KMS
-// key policy; a secret scheduled for deletion is NotFound with the reason
-// "secret is scheduled for deletion".
+// Every error is classified where it arises, by the SDK's typed errors and
+// API error codes (never error text): ResourceNotFoundException is
+// NotFound; AccessDeniedException and the authentication failures
+// (UnrecognizedClientException, InvalidSignatureException,
+// ExpiredTokenException, STS's AccessDenied...) are PermissionDenied;
+// throttling (ThrottlingException, TooManyRequestsException, HTTP 429) and
+// LimitExceededException are ResourceExhausted, with the Retry-After of
+// the answer when it has one; InternalServiceError, HTTP 5xx and transport
+// failures (providers.TransportCode), after the SDK's retries, are
+// Unavailable; DecryptionFailure is FailedPrecondition with a reason
+// pointing at the KMS key policy; a secret scheduled for deletion is
+// NotFound with the reason "secret is scheduled for deletion". Reasons name
+// AWS's error code, never its message.
 package aws
 
 import (
@@ -62,8 +88,8 @@ type secretsAPI interface {
 }
 
 // Provider reads secrets from AWS Secrets Manager in one account and
-// region. It implements providers.Provider and providers.Writer (Put and
-// Delete refuse unless Config.Writable). It is safe for concurrent use.
+// region. It implements providers.Provider (Writable, Put and Delete only
+// with Config.Writable). It is safe for concurrent use.
 type Provider struct {
 	api         secretsAPI
 	namePath    string
@@ -75,9 +101,24 @@ type Provider struct {
 	closed      atomic.Bool
 }
 
-var (
-	_ providers.Provider = (*Provider)(nil)
-	_ providers.Writer   = (*Provider)(nil)
+var _ providers.Provider = (*Provider)(nil)
+
+// kind is the provider kind named in NotWritable errors.
+const kind = "aws"
+
+// The secret and version Check asks for. No version has the nil UUID as its
+// id (the SDK makes version ids from random UUIDs, and a writer would have
+// to choose this one), so the answer is ResourceNotFoundException whether
+// or not a secret of that name exists.
+const (
+	healthCheckName    = "secretbroker-health-check"
+	healthCheckVersion = "00000000-0000-0000-0000-000000000000"
+)
+
+// The staging labels of AWS's rotation.
+const (
+	stageCurrent = "AWSCURRENT"
+	stagePending = "AWSPENDING"
 )
 
 // New validates cfg and returns a provider. Validation errors are
@@ -99,7 +140,8 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			return nil, &providers.ConfigError{Field: "profile", Problem: "is not in the shared config or credentials file",
 				Fix: "add the profile to ~/.aws/config (or AWS_CONFIG_FILE), or correct its name"}
 		}
-		return nil, fmt.Errorf("aws: loading the SDK configuration: %w", err)
+		return nil, providers.Errorf(providers.FailedPrecondition, fmt.Errorf("aws: loading the SDK configuration: %w", err),
+			"cannot load the AWS SDK configuration (shared config and credentials files, AWS_* environment)")
 	}
 	retryOpts := func(attempts *int, retryer *awssdk.Retryer) {
 		if cfg.MaxAttempts > 0 {
@@ -219,9 +261,12 @@ func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secre
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("aws: reading secret %q: %w", id, explain(err))
+		return nil, fail(ctx, fmt.Sprintf("reading secret %q", id), err)
 	}
 	s := &providers.Secret{Version: awssdk.ToString(out.VersionId)}
+	if vid == "" && stage == stageCurrent {
+		s.Rotating = rotating(out.VersionStages)
+	}
 	switch {
 	case out.SecretString != nil:
 		s.Attributes = attributesFromString(*out.SecretString)
@@ -244,7 +289,7 @@ func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secre
 // and other non-UTF-8 values are refused with InvalidArgument.
 func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secret) error {
 	if !p.writable {
-		return providers.Errorf(providers.FailedPrecondition, nil, reasonNotWritable)
+		return providers.NotWritable(kind)
 	}
 	id, err := p.secretID(ref)
 	if err != nil {
@@ -291,7 +336,7 @@ func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secr
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("aws: writing secret %q: %w", id, explain(err))
+		return fail(ctx, fmt.Sprintf("writing secret %q", id), err)
 	}
 	return nil
 }
@@ -301,7 +346,7 @@ func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secr
 // reads as NotFound from then on; deleting it again is NotFound too.
 func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
 	if !p.writable {
-		return providers.Errorf(providers.FailedPrecondition, nil, reasonNotWritable)
+		return providers.NotWritable(kind)
 	}
 	id, err := p.secretID(ref)
 	if err != nil {
@@ -322,13 +367,46 @@ func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("aws: deleting secret %q: %w", id, explain(err))
+		return fail(ctx, fmt.Sprintf("deleting secret %q", id), err)
 	}
 	return nil
 }
 
-// Code classifies an error returned by the provider.
-func (p *Provider) Code(err error) providers.Code { return classify(err) }
+// Check reports whether AWS accepts the provider's identity for its
+// secrets: one GetSecretValue of a version that does not exist (see the
+// package documentation), healthy when AWS answers ResourceNotFoundException.
+func (p *Provider) Check(ctx context.Context) error {
+	id := p.namePath + healthCheckName
+	err := p.call(ctx, func(ctx context.Context) error {
+		_, err := p.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+			SecretId: awssdk.String(id), VersionId: awssdk.String(healthCheckVersion),
+		})
+		return err
+	})
+	if err == nil || classify(err) == providers.NotFound {
+		return nil
+	}
+	return fail(ctx, "health check", err)
+}
+
+// rotating reports whether the stages of a version read as AWSCURRENT show
+// a rotation under way: AWSPENDING on it too, or AWSCURRENT missing. No
+// stages (an answer without the member) says nothing.
+func rotating(stages []string) bool {
+	if len(stages) == 0 {
+		return false
+	}
+	current, pending := false, false
+	for _, st := range stages {
+		switch st {
+		case stageCurrent:
+			current = true
+		case stagePending:
+			pending = true
+		}
+	}
+	return pending || !current
+}
 
 // Close makes later calls fail with FailedPrecondition. Calls in flight
 // finish. It always returns nil.

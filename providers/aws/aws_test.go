@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/providers/aws/awstest"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -20,14 +22,9 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func wantCode(t *testing.T, p providers.Provider, err error, want providers.Code) {
+func wantCode(t *testing.T, _ providers.Provider, err error, want providers.Code) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %v", want)
-	}
-	if got := providers.CodeOf(p, err); got != want {
-		t.Fatalf("error %q classified %v, want %v", err, got, want)
-	}
+	providertest.WantCode(t, err, want)
 }
 
 func TestGetValueShapes(t *testing.T) {
@@ -205,8 +202,12 @@ func TestErrorMapping(t *testing.T) {
 	}{
 		{name: "missing", secret: "absent", code: providers.NotFound},
 		{name: "scheduled for deletion", secret: "doomed", code: providers.NotFound, reason: "secret is scheduled for deletion"},
-		{name: "access denied", fault: awstest.Denied, secret: "present", code: providers.PermissionDenied},
-		{name: "throttling", fault: awstest.Throttling, secret: "present", code: providers.Unavailable},
+		{name: "access denied", fault: awstest.Denied, secret: "present", code: providers.PermissionDenied,
+			reason: "AWS Secrets Manager refused the daemon's identity (IAM policy or credentials) (AccessDeniedException)"},
+		{name: "throttling", fault: awstest.Throttling, secret: "present", code: providers.ResourceExhausted,
+			reason: "AWS Secrets Manager is throttling requests or a quota is exceeded (ThrottlingException)"},
+		{name: "quota", custom: &[3]string{"400", "LimitExceededException", "too many versions"}, secret: "present", code: providers.ResourceExhausted},
+		{name: "too many requests", custom: &[3]string{"429", "", "slow down"}, secret: "present", code: providers.ResourceExhausted},
 		{name: "internal service error", fault: awstest.InternalError, secret: "present", code: providers.Unavailable},
 		{name: "decryption failure", fault: awstest.DecryptionFailure, secret: "present", code: providers.FailedPrecondition,
 			reason: "AWS could not decrypt the secret with its KMS key"},
@@ -224,7 +225,8 @@ func TestErrorMapping(t *testing.T) {
 			secret: "present", code: providers.NotFound},
 		{name: "unknown 503", custom: &[3]string{"503", "SomethingNew", "later"}, secret: "present", code: providers.Unavailable},
 		{name: "unknown 400", custom: &[3]string{"400", "SomethingNew", "?"}, secret: "present", code: providers.Unknown},
-		{name: "down", setup: func(c *Config) { c.Endpoint = closedPortURL(t) }, secret: "present", code: providers.Unavailable},
+		{name: "down", setup: func(c *Config) { c.Endpoint = closedPortURL(t) }, secret: "present", code: providers.Unavailable,
+			reason: "AWS is unreachable: connection refused"},
 		{name: "hung past the provider timeout", setup: func(c *Config) { c.Timeout = 200 * time.Millisecond }, fault: awstest.Hung,
 			secret: "present", code: providers.Unavailable, reason: "AWS Secrets Manager did not answer within 200ms"},
 	}
@@ -244,11 +246,12 @@ func TestErrorMapping(t *testing.T) {
 			p := mustNew(t, cfg)
 			_, err := p.Get(ctxT(t), providers.Ref{Name: c.secret})
 			wantCode(t, p, err, c.code)
-			if p.Code(err) != c.code {
-				t.Errorf("Code (not CodeOf) gives %v", p.Code(err))
-			}
-			if r := providers.ReasonOf(err); !strings.HasPrefix(r, c.reason) || (c.reason == "" && r != "") {
+			r := providers.ReasonOf(err)
+			if r == "" || !strings.HasPrefix(r, c.reason) {
 				t.Errorf("reason %q, want %q", r, c.reason)
+			}
+			if c.custom != nil && strings.Contains(r, c.custom[2]) || strings.Contains(r, c.secret) || strings.Contains(r, "arn:") {
+				t.Errorf("reason %q repeats AWS's message or names the secret", r)
 			}
 		})
 	}
@@ -272,24 +275,22 @@ func TestContextErrors(t *testing.T) {
 	defer cancel()
 	_, err = p.Get(ctx, providers.Ref{Name: "present"})
 	wantCode(t, p, err, providers.DeadlineExceeded)
-	if p.Code(err) != providers.DeadlineExceeded {
-		t.Errorf("Code gives %v", p.Code(err))
-	}
 }
 
 // TestRetries checks that max_attempts reaches the SDK: retryable answers
-// (throttling, HTTP 500) are tried that many times, then Unavailable.
+// (throttling, HTTP 500) are tried that many times, then ResourceExhausted
+// or Unavailable.
 func TestRetries(t *testing.T) {
 	srv := newServer(t)
 	srv.Seed("present", `{"password":"x"}`)
-	for _, f := range []awstest.Fault{awstest.Throttling, awstest.InternalError} {
+	for f, want := range map[awstest.Fault]providers.Code{awstest.Throttling: providers.ResourceExhausted, awstest.InternalError: providers.Unavailable} {
 		srv.SetFault(f)
 		cfg := testConfig(srv)
 		cfg.MaxAttempts = 3
 		p := mustNew(t, cfg)
 		before := srv.Requests()
 		_, err := p.Get(ctxT(t), providers.Ref{Name: "present"})
-		wantCode(t, p, err, providers.Unavailable)
+		wantCode(t, p, err, want)
 		if n := srv.Requests() - before; n != 3 {
 			t.Errorf("fault %d: server saw %d attempts, want max_attempts = 3", f, n)
 		}
@@ -576,7 +577,7 @@ func TestNotWritable(t *testing.T) {
 		"Delete": p.Delete(ctxT(t), providers.Ref{Name: "present"}),
 	} {
 		wantCode(t, p, err, providers.FailedPrecondition)
-		if r := providers.ReasonOf(err); r != "provider is not writable (set writable: true)" {
+		if r := providers.ReasonOf(err); r != providers.NotWritable("aws").Reason {
 			t.Errorf("%s reason %q", name, r)
 		}
 	}
@@ -620,4 +621,108 @@ func TestErrorsHideValues(t *testing.T) {
 	if err == nil || strings.Contains(fmt.Sprintf("%+v", err), value) {
 		t.Fatalf("error %v", err)
 	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	srv := newServer(t)
+	srv.Seed("present", `{"password":"x"}`)
+	p := mustNew(t, testConfig(srv))
+	srv.FailWithHeader(http.StatusTooManyRequests, "TooManyRequestsException", "slow down", http.Header{"Retry-After": {"9"}})
+	defer srv.SetFault(awstest.NoFault)
+	_, err := p.Get(ctxT(t), providers.Ref{Name: "present"})
+	wantCode(t, p, err, providers.ResourceExhausted)
+	if got := providers.RetryAfterOf(err); got != 9*time.Second {
+		t.Fatalf("RetryAfter = %v, want 9s", got)
+	}
+	srv.SetFault(awstest.Throttling) // AWS's usual 400 without the header
+	_, err = p.Get(ctxT(t), providers.Ref{Name: "present"})
+	wantCode(t, p, err, providers.ResourceExhausted)
+	if got := providers.RetryAfterOf(err); got != 0 {
+		t.Fatalf("RetryAfter without the header = %v", got)
+	}
+}
+
+func TestRotating(t *testing.T) {
+	srv := newServer(t)
+	srv.Seed("settled", `{"password":"old"}`)
+	srv.Seed("settled", `{"password":"new"}`) // the first becomes AWSPREVIOUS
+	srv.Seed("finishing", `{"password":"old"}`)
+	srv.SeedValue("finishing", awstest.Value{String: `{"password":"new"}`, Stages: []string{"AWSCURRENT", "AWSPENDING"}})
+	srv.Seed("pending", `{"password":"current"}`)
+	srv.SeedValue("pending", awstest.Value{String: `{"password":"next"}`, Stages: []string{"AWSPENDING"}})
+	p := mustNew(t, testConfig(srv))
+	cases := []struct {
+		name, version string
+		rotating      bool
+		password      string
+	}{
+		{"settled", "", false, "new"},
+		{"settled", "AWSPREVIOUS", false, "old"},
+		// finishSecret moved AWSCURRENT, AWSPENDING not yet removed.
+		{"finishing", "", true, "new"},
+		{"finishing", "AWSCURRENT", true, "new"},
+		{"finishing", "AWSPREVIOUS", false, "old"},
+		// Only a DescribeSecret would show a rotation in its first steps.
+		{"pending", "", false, "current"},
+		{"pending", "AWSPENDING", false, "next"},
+	}
+	for _, c := range cases {
+		got, err := p.Get(ctxT(t), providers.Ref{Name: c.name, Version: c.version})
+		if err != nil {
+			t.Fatalf("%s@%s: %v", c.name, c.version, err)
+		}
+		if got.Rotating != c.rotating || got.Attributes["password"] != c.password {
+			t.Errorf("%s@%s: rotating %v, password ok %v; want rotating %v", c.name, c.version, got.Rotating, got.Attributes["password"] == c.password, c.rotating)
+		}
+	}
+	// A configured stage other than AWSCURRENT never says Rotating.
+	cfg := testConfig(srv)
+	cfg.VersionStage = "AWSPENDING"
+	got, err := mustNew(t, cfg).Get(ctxT(t), providers.Ref{Name: "finishing"})
+	if err != nil || got.Rotating {
+		t.Fatalf("version_stage AWSPENDING: %v rotating=%v", err, got != nil && got.Rotating)
+	}
+	for stages, want := range map[string]bool{"": false, "AWSCURRENT": false, "AWSCURRENT AWSPENDING": true, "AWSPREVIOUS": true, "AWSCURRENT AWSPREVIOUS": false} {
+		if got := rotating(strings.Fields(stages)); got != want {
+			t.Errorf("rotating(%q) = %v", stages, got)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	srv := newServer(t)
+	cfg := testConfig(srv)
+	cfg.NamePath = "rpa/"
+	p := mustNew(t, cfg)
+	ctx := ctxT(t)
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	calls := srv.Calls()
+	if last := calls[len(calls)-1]; last.Operation != "GetSecretValue" || last.SecretID != "rpa/secretbroker-health-check" {
+		t.Fatalf("Check called %+v", last)
+	}
+	// A secret of that name exists: its value is not read (the version
+	// asked for does not exist) and the provider is healthy.
+	srv.Seed("rpa/secretbroker-health-check", `{"password":"x"}`)
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("Check with the secret present: %v", err)
+	}
+	for f, want := range map[awstest.Fault]providers.Code{
+		awstest.Denied:        providers.PermissionDenied,
+		awstest.Throttling:    providers.ResourceExhausted,
+		awstest.InternalError: providers.Unavailable,
+	} {
+		srv.SetFault(f)
+		wantCode(t, p, p.Check(ctx), want)
+	}
+	srv.SetFault(awstest.NoFault)
+	down := testConfig(srv)
+	down.Endpoint = closedPortURL(t)
+	wantCode(t, p, mustNew(t, down).Check(ctx), providers.Unavailable)
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	wantCode(t, p, p.Check(canceled), providers.Canceled)
+	p.Close()
+	wantCode(t, p, p.Check(ctx), providers.FailedPrecondition)
 }

@@ -50,6 +50,11 @@ type harness struct {
 	srv *awstest.Server
 }
 
+var (
+	_ providertest.FaultHarness    = (*harness)(nil)
+	_ providertest.ReadOnlyHarness = (*harness)(nil)
+)
+
 const harnessPath = "rpa/"
 
 func (h *harness) Kind() string     { return naming.AWS }
@@ -65,6 +70,12 @@ func (h *harness) config() Config {
 
 func (h *harness) MakeProvider(ctx context.Context) (providers.Provider, error) {
 	return New(ctx, h.config())
+}
+
+func (h *harness) MakeReadOnlyProvider(ctx context.Context) (providers.Provider, error) {
+	cfg := h.config()
+	cfg.Writable = false
+	return New(ctx, cfg)
 }
 
 // Seed stores the attributes as a SecretString JSON object, the way the

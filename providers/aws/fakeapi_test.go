@@ -82,7 +82,7 @@ func TestPutPaths(t *testing.T) {
 			api := &scriptedAPI{t: t, answers: c.answers}
 			p := newProvider(api, Config{Region: "eu-west-1", Writable: true})
 			err := p.Put(context.Background(), providers.Ref{Name: "n"}, &providers.Secret{Attributes: map[string]string{"password": "x"}})
-			if got := providers.CodeOf(p, err); got != c.code {
+			if got := providers.CodeOf(err); got != c.code {
 				t.Fatalf("Put: %v classified %v, want %v", err, got, c.code)
 			}
 			if len(api.calls) != len(c.calls) {
@@ -101,7 +101,7 @@ func TestGetEmptyVersion(t *testing.T) {
 	api := &scriptedAPI{t: t, answers: map[string][]error{"GetSecretValue": {nil}}}
 	p := newProvider(api, Config{Region: "eu-west-1"})
 	_, err := p.Get(context.Background(), providers.Ref{Name: "n"})
-	if got := providers.CodeOf(p, err); got != providers.Internal {
+	if got := providers.CodeOf(err); got != providers.Internal {
 		t.Fatalf("a version with no value: %v classified %v, want Internal", err, got)
 	}
 }

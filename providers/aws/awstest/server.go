@@ -159,6 +159,7 @@ type Server struct {
 type errorFault struct {
 	status        int
 	code, message string
+	header        http.Header
 }
 
 type secret struct {
@@ -304,6 +305,14 @@ func (s *Server) FailWith(status int, code, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.custom = &errorFault{status: status, code: code, message: message}
+}
+
+// FailWithHeader is FailWith with extra headers on the answer, such as a
+// Retry-After.
+func (s *Server) FailWithHeader(status int, code, message string, header http.Header) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.custom = &errorFault{status: status, code: code, message: message, header: header.Clone()}
 }
 
 // AddRole lets AssumeRole issue credentials for roleARN. If externalID is
@@ -540,6 +549,9 @@ func (s *Server) serveSecrets(w http.ResponseWriter, r *http.Request, body []byt
 	fault, custom := s.fault, s.custom
 	s.mu.Unlock()
 	if custom != nil {
+		for k, v := range custom.header {
+			w.Header()[k] = v
+		}
 		writeJSONError(w, custom.status, custom.code, custom.message)
 		return
 	}
