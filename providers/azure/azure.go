@@ -29,8 +29,9 @@ type secretsAPI interface {
 }
 
 // Provider reads (and, when writable, writes) the secrets of one Azure Key
-// Vault. It implements providers.Provider and providers.Writer and is safe
-// for concurrent use.
+// Vault. It implements providers.Provider; every error it returns is a
+// context error of the caller or holds a *providers.Error. It is safe for
+// concurrent use.
 type Provider struct {
 	api         secretsAPI
 	usernameTag string
@@ -40,9 +41,17 @@ type Provider struct {
 	closed      atomic.Bool
 }
 
-var (
-	_ providers.Provider = (*Provider)(nil)
-	_ providers.Writer   = (*Provider)(nil)
+var _ providers.Provider = (*Provider)(nil)
+
+// kind is the provider kind named in NotWritable errors.
+const kind = "azure"
+
+// The secret and version Check asks for. Key Vault makes version ids of 32
+// random hexadecimal digits and never all zeros, so the answer is 404
+// whether or not a secret of that name exists, and no value is read.
+const (
+	healthCheckName    = "secretbroker-health-check"
+	healthCheckVersion = "00000000000000000000000000000000"
 )
 
 // JSONContentType is the content type of secrets whose value is a JSON
@@ -254,21 +263,42 @@ func parseContentType(ct string) (string, map[string]string) {
 	return media, params
 }
 
-// readOnly is the error of Put and Delete on a provider that is not writable.
-func readOnly() error {
-	return providers.Errorf(providers.FailedPrecondition, nil,
-		"the Azure Key Vault provider is read-only; set writable: true in its configuration to allow writes")
+// Writable reports whether Put and Delete are allowed (writable: true).
+func (p *Provider) Writable() bool { return p.writable }
+
+// Check reports whether the vault accepts the daemon's identity: one
+// GetSecret of a version that does not exist, which Key Vault answers 404
+// (healthy) after the token exchange and its access check. It reads no
+// value. The identity needs the secrets get permission, as for Get. A
+// refused credential or identity is PermissionDenied, throttling
+// ResourceExhausted, an unreachable vault or authority Unavailable.
+func (p *Provider) Check(ctx context.Context) error {
+	if p.closed.Load() {
+		return providers.Errorf(providers.FailedPrecondition, nil, "the Azure Key Vault provider is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("azure: check: %w", err)
+	}
+	_, err := p.api.GetSecret(ctx, healthCheckName, healthCheckVersion, nil)
+	if err == nil {
+		return nil
+	}
+	err = p.fail(ctx, "check", err)
+	if providers.CodeOf(err) == providers.NotFound {
+		return nil
+	}
+	return err
 }
 
 // Put stores s as a new version of the secret ref.Name: a JSON object of
 // its attributes with content type application/json. It needs writable:
 // true.
 func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secret) error {
+	if !p.writable {
+		return providers.NotWritable(kind)
+	}
 	if err := p.checkRef(ref); err != nil {
 		return err
-	}
-	if !p.writable {
-		return readOnly()
 	}
 	if ref.Version != "" {
 		return providers.Errorf(providers.InvalidArgument, nil, "Key Vault chooses the version of a new secret; leave the version empty")
@@ -313,11 +343,11 @@ func (p *Provider) Put(ctx context.Context, ref providers.Ref, s *providers.Secr
 // delete (the default) the secret stays recoverable until it is purged, and
 // its name cannot be reused meanwhile. It needs writable: true.
 func (p *Provider) Delete(ctx context.Context, ref providers.Ref) error {
+	if !p.writable {
+		return providers.NotWritable(kind)
+	}
 	if err := p.checkRef(ref); err != nil {
 		return err
-	}
-	if !p.writable {
-		return readOnly()
 	}
 	if ref.Version != "" {
 		return providers.Errorf(providers.InvalidArgument, nil, "Key Vault deletes a secret with all its versions; leave the version empty")
@@ -353,19 +383,22 @@ func (p *Provider) fail(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("azure: %s: %w: %w", op, ctxErr, err)
 	}
 	code, reason, keep := classify(err)
+	var wait time.Duration
+	if providers.Retryable(code) {
+		wait = retryAfter(err)
+	}
 	if !keep {
 		err = nil
 	}
 	if reason == "" {
-		if err == nil {
-			return providers.Errorf(code, nil, "Azure Key Vault request failed")
-		}
-		return providers.Errorf(code, fmt.Errorf("azure: %s: %w", op, err), "%s", defaultReason(code))
+		reason = defaultReason(code)
 	}
 	if err != nil {
 		err = fmt.Errorf("azure: %s: %w", op, err)
 	}
-	return providers.Errorf(code, err, "%s", reason)
+	e := providers.Errorf(code, err, "%s", reason)
+	e.RetryAfter = wait
+	return e
 }
 
 // defaultReason is the reason of errors classify has no more words for.
@@ -377,20 +410,13 @@ func defaultReason(c providers.Code) string {
 		return "Azure Key Vault refused the daemon's identity"
 	case providers.Unavailable:
 		return "Azure Key Vault is unavailable"
+	case providers.ResourceExhausted:
+		return "Azure Key Vault is throttling requests"
 	case providers.InvalidArgument:
 		return "Azure Key Vault rejected the request as invalid"
 	default:
 		return "Azure Key Vault request failed"
 	}
-}
-
-// Code classifies an error returned by this provider.
-func (p *Provider) Code(err error) providers.Code {
-	if c, ok := providers.CommonCode(err); ok {
-		return c
-	}
-	c, _, _ := classify(err)
-	return c
 }
 
 // statusCode classifies an HTTP status of the vault or the authority.
@@ -400,7 +426,9 @@ func statusCode(status int) providers.Code {
 		return providers.NotFound
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return providers.PermissionDenied
-	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
+	case status == http.StatusTooManyRequests:
+		return providers.ResourceExhausted
+	case status == http.StatusRequestTimeout || status >= 500:
 		return providers.Unavailable
 	case status == http.StatusConflict:
 		return providers.FailedPrecondition

@@ -63,11 +63,12 @@ func TestErrorClassification(t *testing.T) {
 		{"403Disabled", responseError(403, `{"error":{"code":"Forbidden","message":"Operation get is not allowed on a disabled secret.","innererror":{"code":"SecretDisabled"}}}`), providers.NotFound, "secret is disabled"},
 		{"401", responseError(401, `{"error":{"code":"Unauthorized","message":"AKV10022: Invalid audience"}}`), providers.PermissionDenied, "token"},
 		{"409Deleted", responseError(409, `{"error":{"code":"Conflict","message":"x","innererror":{"code":"ObjectIsDeletedButRecoverable"}}}`), providers.FailedPrecondition, "purge"},
-		{"429", responseError(429, `{"error":{"code":"Throttled","message":"x"}}`), providers.Unavailable, "throttling"},
+		{"429", responseError(429, `{"error":{"code":"Throttled","message":"x"}}`), providers.ResourceExhausted, "throttling"},
 		{"500", responseError(500, `{"error":{"code":"InternalError","message":"x"}}`), providers.Unavailable, "unavailable"},
 		{"503NoBody", responseError(503, ``), providers.Unavailable, "unavailable"},
 		{"400", responseError(400, `{"error":{"code":"BadParameter","message":"x"}}`), providers.InvalidArgument, ""},
-		{"Refused", &url.Error{Op: "Get", URL: "https://v", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, providers.Unavailable, "could not be reached"},
+		{"Refused", &url.Error{Op: "Get", URL: "https://v", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, providers.Unavailable, "could not be reached: connection refused"},
+		{"NotTLS", &url.Error{Op: "Get", URL: "https://v", Err: errors.New("http: server gave HTTP response to HTTPS client")}, providers.Unavailable, "could not be reached"},
 		{"DNS", &url.Error{Op: "Get", URL: "https://v", Err: &net.DNSError{Err: "no such host", Name: "v", IsNotFound: true}}, providers.Unavailable, "does not resolve"},
 		{"EOF", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), providers.Unavailable, ""},
 		{"Decode", fmt.Errorf("unmarshalling type *azsecrets.Secret: %w", syntaxErr), providers.Internal, "cannot decode"},
@@ -76,17 +77,17 @@ func TestErrorClassification(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := newWithAPI(&fakeAPI{err: c.err}, "", true)
-			if got := p.Code(c.err); got != c.code {
-				t.Errorf("Code(raw error) = %v, want %v", got, c.code)
+			if got, _, _ := classify(c.err); got != c.code {
+				t.Errorf("classify(raw error) = %v, want %v", got, c.code)
 			}
 			_, err := p.Get(context.Background(), providers.Ref{Name: "a"})
-			if got := providers.CodeOf(p, err); got != c.code {
+			if got := providers.CodeOf(err); got != c.code {
 				t.Errorf("CodeOf(Get error) = %v, want %v: %v", got, c.code, err)
 			}
-			if got := p.Code(err); got != c.code {
-				t.Errorf("Code(Get error) = %v, want %v", got, c.code)
-			}
 			reason := providers.ReasonOf(err)
+			if reason == "" {
+				t.Errorf("no reason: %v", err)
+			}
 			if c.reason != "" && !strings.Contains(reason, c.reason) {
 				t.Errorf("reason %q, want it to contain %q", reason, c.reason)
 			}
@@ -98,11 +99,15 @@ func TestErrorClassification(t *testing.T) {
 			if strings.Contains(fmt.Sprintf("%+v", err), "Tr0ub4dor") {
 				t.Errorf("the error quotes the response body: %v", err)
 			}
-			if err := p.Put(context.Background(), providers.Ref{Name: "a"}, &providers.Secret{}); providers.CodeOf(p, err) != c.code {
-				t.Errorf("Put: %v, want %v", providers.CodeOf(p, err), c.code)
+			if err := p.Put(context.Background(), providers.Ref{Name: "a"}, &providers.Secret{}); providers.CodeOf(err) != c.code {
+				t.Errorf("Put: %v, want %v", providers.CodeOf(err), c.code)
 			}
-			if err := p.Delete(context.Background(), providers.Ref{Name: "a"}); providers.CodeOf(p, err) != c.code {
-				t.Errorf("Delete: %v, want %v", providers.CodeOf(p, err), c.code)
+			if err := p.Delete(context.Background(), providers.Ref{Name: "a"}); providers.CodeOf(err) != c.code {
+				t.Errorf("Delete: %v, want %v", providers.CodeOf(err), c.code)
+			}
+			// Check takes only a 404 for healthy.
+			if err := p.Check(context.Background()); c.code == providers.NotFound && err != nil || c.code != providers.NotFound && providers.CodeOf(err) != c.code {
+				t.Errorf("Check: %v, want %v", err, c.code)
 			}
 		})
 	}
@@ -117,7 +122,7 @@ func TestContextWinsOverCredentialError(t *testing.T) {
 	cancelAfter := &cancelingAPI{fakeAPI: api, cancel: cancel}
 	p.api = cancelAfter
 	_, err := p.Get(ctx, providers.Ref{Name: "a"})
-	if got := providers.CodeOf(p, err); got != providers.Canceled {
+	if got := providers.CodeOf(err); got != providers.Canceled {
 		t.Fatalf("code %v, want Canceled: %v", got, err)
 	}
 }
@@ -153,7 +158,7 @@ func TestSecretStates(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := newWithAPI(&fakeAPI{secret: azsecrets.Secret{ID: &id, Attributes: c.attrs, Value: c.value}}, "", false)
 			s, err := p.Get(context.Background(), providers.Ref{Name: "a"})
-			if got := providers.CodeOf(p, err); got != c.code {
+			if got := providers.CodeOf(err); got != c.code {
 				t.Fatalf("code %v, want %v: %v", got, c.code, err)
 			}
 			if reason := providers.ReasonOf(err); !strings.Contains(reason, c.reason) || (c.reason == "" && reason != "") {
@@ -185,6 +190,29 @@ func TestParseContentType(t *testing.T) {
 		media, params := parseContentType(c.in)
 		if media != c.media || fmt.Sprint(params) != fmt.Sprint(c.params) {
 			t.Errorf("parseContentType(%q) = %q %v, want %q %v", c.in, media, params, c.media, c.params)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, "https://v.vault.azure.net/secrets/a", nil)
+	throttled := func(h http.Header) error {
+		h.Set("Content-Type", "application/json")
+		return runtime.NewResponseError(&http.Response{StatusCode: 429, Status: "Too Many Requests", Request: req, Header: h,
+			Body: io.NopCloser(strings.NewReader(`{"error":{"code":"Throttled","message":"x"}}`))})
+	}
+	for name, c := range map[string]struct {
+		h    http.Header
+		want time.Duration
+	}{
+		"seconds":      {http.Header{"Retry-After": {"4"}}, 4 * time.Second},
+		"milliseconds": {http.Header{"X-Ms-Retry-After-Ms": {"1500"}, "Retry-After": {"2"}}, 1500 * time.Millisecond},
+		"none":         {http.Header{}, 0},
+	} {
+		p := newWithAPI(&fakeAPI{err: throttled(c.h)}, "", false)
+		_, err := p.Get(context.Background(), providers.Ref{Name: "a"})
+		if providers.CodeOf(err) != providers.ResourceExhausted || providers.RetryAfterOf(err) != c.want {
+			t.Errorf("%s: %v, RetryAfter %v; want ResourceExhausted, %v", name, err, providers.RetryAfterOf(err), c.want)
 		}
 	}
 }

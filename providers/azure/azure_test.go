@@ -79,7 +79,7 @@ func wantCode(t *testing.T, p providers.Provider, err error, want providers.Code
 	if err == nil {
 		t.Fatalf("got no error, want %v", want)
 	}
-	if got := providers.CodeOf(p, err); got != want {
+	if got := providers.CodeOf(err); got != want {
 		t.Fatalf("error classified %v, want %v: %v", got, want, err)
 	}
 	if reason != "" && !strings.Contains(providers.ReasonOf(err), reason) {
@@ -467,7 +467,7 @@ func TestVaultFaults(t *testing.T) {
 		reason string
 	}{
 		{azuretest.Denied, providers.PermissionDenied, "refused the daemon's identity"},
-		{azuretest.Throttled, providers.Unavailable, "throttling"},
+		{azuretest.Throttled, providers.ResourceExhausted, "throttling"},
 		{azuretest.Unavailable, providers.Unavailable, "unavailable"},
 	} {
 		t.Run(c.fault.String(), func(t *testing.T) {
@@ -477,6 +477,10 @@ func TestVaultFaults(t *testing.T) {
 			p := mustNew(t, seedConfig(srv))
 			_, err := p.Get(ctxT(t), ref("a"))
 			wantCode(t, p, err, c.want, c.reason)
+			wantCode(t, p, p.Check(ctxT(t)), c.want, c.reason)
+			if c.fault == azuretest.Throttled && providers.RetryAfterOf(err) != time.Second {
+				t.Errorf("RetryAfter = %v, want the vault's 1s", providers.RetryAfterOf(err))
+			}
 			srv.SetFault(azuretest.NoFault)
 			if _, err := p.Get(ctxT(t), ref("a")); err != nil {
 				t.Errorf("Get after the fault cleared: %v", err)
@@ -501,6 +505,36 @@ func TestVaultFaults(t *testing.T) {
 	})
 }
 
+func TestCheck(t *testing.T) {
+	srv := newServer(t)
+	p := mustNew(t, seedConfig(srv))
+	if err := p.Check(ctxT(t)); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if srv.Requests() == 0 || srv.TokenRequests() == 0 {
+		t.Fatalf("Check did not reach the vault and the authority: %d, %d", srv.Requests(), srv.TokenRequests())
+	}
+	// A secret of that name: its value is not read (the version does not
+	// exist), and the vault is healthy.
+	srv.Seed("secretbroker-health-check", "Tr0ub4dor&3", "", nil, true, time.Time{})
+	if err := p.Check(ctxT(t)); err != nil {
+		t.Fatalf("Check with the secret present: %v", err)
+	}
+	// A wrong credential is PermissionDenied.
+	bad := seedConfig(srv)
+	bad.Auth.ClientID = "00000000-0000-0000-0000-000000000000"
+	wantCode(t, p, mustNew(t, bad).Check(ctxT(t)), providers.PermissionDenied, "")
+	// An untrusted vault is Unavailable.
+	untrusted := seedConfig(srv)
+	untrusted.CAFile = ""
+	wantCode(t, p, mustNew(t, untrusted).Check(ctxT(t)), providers.Unavailable, "not trusted")
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	wantCode(t, p, p.Check(canceled), providers.Canceled, "")
+	p.Close()
+	wantCode(t, p, p.Check(ctxT(t)), providers.FailedPrecondition, "closed")
+}
+
 func TestClosed(t *testing.T) {
 	srv := newServer(t)
 	p := mustNew(t, seedConfig(srv))
@@ -520,6 +554,11 @@ type harness struct {
 	srv *azuretest.Server
 }
 
+var (
+	_ providertest.FaultHarness    = (*harness)(nil)
+	_ providertest.ReadOnlyHarness = (*harness)(nil)
+)
+
 func (h *harness) Kind() string     { return naming.Azure }
 func (h *harness) Location() string { return "" }
 func (h *harness) Close()           { h.srv.Close() }
@@ -532,6 +571,12 @@ func (h *harness) config(srv *azuretest.Server) azure.Config {
 
 func (h *harness) MakeProvider(ctx context.Context) (providers.Provider, error) {
 	return azure.New(ctx, h.config(h.srv))
+}
+
+func (h *harness) MakeReadOnlyProvider(ctx context.Context) (providers.Provider, error) {
+	cfg := h.config(h.srv)
+	cfg.Writable = false
+	return azure.New(ctx, cfg)
 }
 
 func (h *harness) Seed(ctx context.Context, r providers.Ref, s *providers.Secret) error {

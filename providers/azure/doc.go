@@ -52,6 +52,17 @@
 // verification that the challenge's resource matches the vault's domain
 // stays on.
 //
+// # Errors and health
+//
+// Every error is classified where it arises: Key Vault's status and inner
+// error codes (404 NotFound, 401/403 PermissionDenied, 429
+// ResourceExhausted with the answer's Retry-After, 5xx Unavailable),
+// Microsoft Entra's answers to the credential, and transport failures
+// through providers.TransportCode. Check asks for a version of the secret
+// "secretbroker-health-check" that cannot exist (all zeros) and takes Key
+// Vault's 404 for healthy: the token exchange and the vault's access check
+// come first, and no value is read.
+//
 // Package azuretest holds an in-process Key Vault and Microsoft Entra token
 // endpoint for tests.
 package azure

@@ -1,15 +1,12 @@
 package azure
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"syscall"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -53,7 +50,7 @@ func classify(err error) (providers.Code, string, bool) {
 		case re.StatusCode == http.StatusForbidden:
 			return c, "Azure Key Vault refused the daemon's identity (no access to this secret)", true
 		case re.StatusCode == http.StatusTooManyRequests:
-			return c, "Azure Key Vault is throttling requests", true
+			return c, "Azure Key Vault is throttling requests (service limits)", true
 		case c == providers.Unavailable:
 			return c, "Azure Key Vault is unavailable", true
 		case c == providers.NotFound:
@@ -68,8 +65,11 @@ func classify(err error) (providers.Code, string, bool) {
 			// No answer from the authority: it could not be reached.
 			return providers.Unavailable, "Azure AD could not be reached to authenticate the daemon", true
 		}
-		if c := statusCode(afe.RawResponse.StatusCode); c == providers.Unavailable {
+		switch c := statusCode(afe.RawResponse.StatusCode); c {
+		case providers.Unavailable:
 			return c, "Azure AD is unavailable", true
+		case providers.ResourceExhausted:
+			return c, "Azure AD is throttling token requests", true
 		}
 		return providers.PermissionDenied, "Azure AD refused the daemon's credential", true
 	}
@@ -81,28 +81,36 @@ func classify(err error) (providers.Code, string, bool) {
 		return providers.Internal, "Azure Key Vault answered with a body the provider cannot decode", false
 	}
 
-	var ve *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ce x509.CertificateInvalidError
-	if errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ce) {
-		return providers.Unavailable, "the TLS certificate of Azure Key Vault or Azure AD is not trusted (see ca_file)", true
+	if c, why, ok := providers.TransportCode(err); ok {
+		if providers.IsTLSError(err) {
+			return c, "the TLS certificate of Azure Key Vault or Azure AD is not trusted (see ca_file): " + why, true
+		}
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			return c, "the vault's host name does not resolve: " + why, true
+		}
+		return c, "Azure Key Vault could not be reached: " + why, true
 	}
-
-	var dnsErr *net.DNSError
-	var opErr *net.OpError
 	var urlErr *url.Error
-	var netErr net.Error
-	switch {
-	case errors.As(err, &dnsErr):
-		return providers.Unavailable, "the vault's host name does not resolve", true
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
-		errors.As(err, &opErr), errors.As(err, &netErr),
-		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &urlErr):
+	if errors.As(err, &urlErr) {
+		// The HTTP exchange failed in a way TransportCode does not name.
 		return providers.Unavailable, "Azure Key Vault could not be reached", true
 	}
 	return providers.Unknown, "", true
+}
+
+// retryAfter returns the delay the HTTP answer in err's chain (the vault's
+// or the authority's) asks for, 0 when it says nothing.
+func retryAfter(err error) time.Duration {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.RawResponse != nil {
+		return providers.RetryAfterHeader(re.RawResponse.Header, time.Now())
+	}
+	var afe *azidentity.AuthenticationFailedError
+	if errors.As(err, &afe) && afe.RawResponse != nil {
+		return providers.RetryAfterHeader(afe.RawResponse.Header, time.Now())
+	}
+	return 0
 }
 
 // errorCodes returns the error codes of a Key Vault error answer: the
