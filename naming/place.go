@@ -1,7 +1,5 @@
 package naming
 
-import "fmt"
-
 // CheckPlace checks where a locker's credentials live in a provider of kind:
 // CyberArk lockers are Safes (safe set, prefix empty); every other kind
 // uses a name prefix (prefix set, safe empty). needPrefix is false for
@@ -15,7 +13,7 @@ func CheckPlace(kind, prefix, safe string, needPrefix bool) error {
 		return CheckSafe(safe)
 	}
 	if safe != "" {
-		return fmt.Errorf("%w: safe is for CyberArk providers; a %s provider uses a name prefix: remove safe", ErrInvalid, kind)
+		return invalidf("safe is for CyberArk providers; a provider of kind %s uses a name prefix: remove safe", kind)
 	}
 	if needPrefix {
 		return ValidateComponent("prefix", prefix)

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -52,7 +53,7 @@ type Config struct {
 	// Providers are the named provider instances.
 	Providers map[string]*Provider `yaml:"providers"`
 	// Lockers map Control Room lockers to places in providers.
-	Lockers map[string]*Locker `yaml:"lockers"`
+	Lockers Lockers `yaml:"lockers"`
 	// AutoLogin says where auto-login credentials live; nil disables them.
 	AutoLogin *AutoLogin `yaml:"autologin"`
 	// CCP configures the CyberArk CCP-compatible REST endpoint; nil
@@ -60,6 +61,8 @@ type Config struct {
 	CCP *CCP `yaml:"ccp"`
 
 	file  string
+	data  []byte
+	once  sync.Once
 	lines *lineIndex
 }
 
@@ -235,7 +238,7 @@ type AutoLogin struct {
 	// Format is the name format; default autologin_{username}.
 	Format string `yaml:"format"`
 	// Mapping maps Control Room usernames to explicit secret names.
-	Mapping map[string]string `yaml:"mapping"`
+	Mapping Mapping `yaml:"mapping"`
 	// MappingFile is a CSV of username,secret name rows (Automation
 	// Anywhere's custom secrets mapping), merged into Mapping.
 	MappingFile string `yaml:"mapping_file"`
@@ -345,12 +348,7 @@ func Load(path string) (*Config, error) {
 // Parse decodes and validates a configuration; file names it in errors.
 // It reports every mistake it finds, not only the first.
 func Parse(file string, data []byte) (*Config, error) {
-	cfg := &Config{file: file}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(file, err)
-	}
-	cfg.lines = newLineIndex(&root)
+	cfg := &Config{file: file, data: data}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var errs Errors
@@ -367,6 +365,18 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, errs
 	}
 	return cfg, nil
+}
+
+// line returns the line of the deepest element of path that exists. The
+// index of lines is built on first use: a valid file never needs it.
+func (c *Config) line(path ...string) int {
+	c.once.Do(func() {
+		var root yaml.Node
+		if err := yaml.Unmarshal(c.data, &root); err == nil {
+			c.lines = newLineIndex(&root)
+		}
+	})
+	return c.lines.line(path...)
 }
 
 // File returns the file the configuration came from.

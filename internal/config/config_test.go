@@ -1,9 +1,8 @@
 package config
 
 import (
-	"context"
 	"errors"
-	"os"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,12 +18,8 @@ func TestDefaultConfig(t *testing.T) {
 	if cfg.Listen() != DefaultListen || cfg.Providers["store"].Kind() != "embedded" || cfg.Lockers["demo"].Prefix != "demo" {
 		t.Fatalf("unexpected default: %+v", cfg)
 	}
-	b, err := cfg.Build(context.Background(), t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
+	if !cfg.LocalAdminToken() || cfg.AdminListen() != DefaultAdminListen || cfg.Audit.Path != "audit.log" {
+		t.Fatalf("unexpected default: %+v", cfg)
 	}
 }
 
@@ -73,9 +68,21 @@ func TestErrorsNameFileLineAndFix(t *testing.T) {
 		{"unknown top-level", "servers: {}\n" + base, "test.yaml:1: unknown field servers"},
 		{"bad duration", "server:\n  request_timeout: soon\n" + base, "test.yaml:2:"},
 		{"unknown provider", base + "  gl:\n    provider: nope\n    safe: finance\n", `test.yaml:15: locker "gl": provider "nope" is not defined (defined: ark, store)`},
-		{"prefix on cyberark", base + "  gl:\n    provider: ark\n    prefix: finance\n", `test.yaml:16: locker "gl": provider "ark" is CyberArk`},
-		{"safe on embedded", base + "  gl:\n    provider: store\n    prefix: p\n    safe: s\n", `test.yaml:17: locker "gl": safe is for CyberArk`},
-		{"no prefix", base + "  gl:\n    provider: store\n", `test.yaml:14: locker "gl": prefix is required`},
+		{"prefix on cyberark", base + "  gl:\n    provider: ark\n    prefix: finance\n", `test.yaml:16: locker "gl": provider "ark" (cyberark): naming: invalid name: a CyberArk provider keeps a locker's credentials in a Safe: write safe, not prefix`},
+		{"safe on embedded", base + "  gl:\n    provider: store\n    prefix: p\n    safe: s\n", `test.yaml:17: locker "gl": provider "store" (embedded): naming: invalid name: safe is for CyberArk providers`},
+		{"no prefix", base + "  gl:\n    provider: store\n", `test.yaml:14: locker "gl": provider "store" (embedded): naming: invalid name: prefix is empty`},
+		{"duration in words", "server:\n  request_timeout: soon\n" + base, `test.yaml:2: "soon" is text, but a duration such as 30s, 5m or 1h is expected here`},
+		{"bool in words", "server:\n  reload_on_change: 30s\n" + base, `test.yaml:2: "30s" is text, but true or false is expected here`},
+		{"locker in words", base + "  gl: [a]\n", `test.yaml:14: found a list, but a locker block, such as {provider: store, prefix: demo} is expected here`},
+		{"empty providers", "providers: {}\nlockers: {demo: {provider: store, prefix: demo}}\n", `test.yaml:2: locker "demo": provider "store" is not defined (no providers are defined)`},
+		{"plaintext off loopback", "server:\n  listen: 0.0.0.0:7787\n" + base, "test.yaml:2: server.listen: 0.0.0.0:7787 is not a loopback address and has no TLS"},
+		{"policy operation", "policy:\n  clients:\n    - name: a\n      identities: [x]\n      operations: [read]\n" + base, "test.yaml:5: policy.clients[0].operations[0]"},
+		{"token hash", "auth:\n  tokens:\n    - {identity: x, sha256: abc}\n" + base, "test.yaml:2: auth.tokens"},
+		{"places and provider", base + "  gl:\n    provider: store\n    prefix: p\n    places: [{provider: store, prefix: q}]\n", `locker "gl": give either provider with prefix or safe, or places, not both`},
+		{"place undefined", base + "  gl:\n    places: [{provider: store, prefix: q}, {provider: nope, prefix: q}]\n", `locker "gl" place 2: provider "nope" is not defined`},
+		{"unknown place field", base + "  gl:\n    places: [{provider: store, prefx: q}]\n", "test.yaml:15: unknown field prefx"},
+		{"duplicate locker", base + "  demo:\n    provider: store\n    prefix: again\n", `test.yaml:14: locker "demo" is defined twice (first at line 11): remove one`},
+		{"ccp unknown locker", base + "ccp:\n  listen: 127.0.0.1:7790\n  tls: {cert_file: a, key_file: b, client_ca_file: c}\n  safes: {finance: nope}\n", `ccp.safes: Safe "finance" maps to locker "nope", which is not defined`},
 		{"two kinds", strings.Replace(base, "  ark:\n", "  ark:\n    embedded: {path: x, key_file: y}\n", 1), `provider "ark" must have exactly one of the blocks`},
 		{"bad encoding", strings.Replace(base, "    embedded:\n", "    naming: {encoding: base64}\n    embedded:\n", 1), `test.yaml:3: provider "store": naming.encoding "base64"`},
 		{"bad regex", strings.Replace(base, "    embedded:\n", "    naming: {allowed: '[a-'}\n    embedded:\n", 1), "test.yaml:3:"},
@@ -108,21 +115,53 @@ func TestAmbiguousRawSetWarns(t *testing.T) {
 	}
 }
 
-func TestBuildErrorNamesTheField(t *testing.T) {
-	dir := t.TempDir()
-	y := "providers:\n  store:\n    embedded:\n      path: s.db\n      key_file: s.key\nlockers:\n  demo:\n    provider: store\n    prefix: demo\n"
-	cfg, err := Parse("test.yaml", []byte(y))
-	if err != nil {
-		t.Fatal(err)
+// TestEveryErrorAtOnce: a file with several mistakes gets all of them, in
+// line order, each with its line.
+func TestEveryErrorAtOnce(t *testing.T) {
+	y := `server:
+  log_level: loud
+  request_timeout: soon
+providers:
+  store:
+    embedded: {path: s.db, key_file: s.key, colour: blue}
+lockers:
+  demo: {provider: nope, prefix: demo}
+  gl: {provider: store}
+`
+	_, err := Parse("multi.yaml", []byte(y))
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v", err)
 	}
-	// Without create: true a missing store is an error, and nothing is created.
-	_, err = cfg.Build(context.Background(), dir, nil)
-	var ce *Error
-	if !errors.As(err, &ce) || ce.Line == 0 {
-		t.Fatalf("got %v, want an *Error with a line", err)
+	var got []string
+	for _, e := range errs {
+		got = append(got, fmt.Sprintf("%d", e.Line))
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Fatalf("a failed build left files: %v", entries)
+	if strings.Join(got, " ") != "2 3 6 8 9" {
+		t.Fatalf("lines %v of\n%v\nwant 2 3 6 8 9", got, err)
+	}
+}
+
+func TestBuiltInConfigSaysSo(t *testing.T) {
+	_, err := Parse(configs.DefaultName, append(append([]byte{}, configs.Default...), []byte("colour: blue\n")...))
+	if err == nil || !strings.Contains(err.Error(), "configs/secretbroker.yaml (built in):") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// BenchmarkParseLockers parses a configuration with 40,000 lockers.
+func BenchmarkParseLockers(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("providers:\n  store:\n    embedded: {path: s.db, key_file: s.key}\nlockers:\n")
+	for i := 0; i < 40_000; i++ {
+		fmt.Fprintf(&sb, "  locker%d: {provider: store, prefix: p%d}\n", i, i)
+	}
+	data := []byte(sb.String())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("big.yaml", data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -43,7 +43,7 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func (c *Config) errorf(path []string, format string, args ...any) *Error {
-	return &Error{File: c.file, Line: c.lines.line(path...), Msg: fmt.Sprintf(format, args...)}
+	return &Error{File: c.file, Line: c.line(path...), Msg: fmt.Sprintf(format, args...)}
 }
 
 // Validator checks a provider block without contacting its vault. Every
@@ -171,21 +171,23 @@ func (c *Config) validateProvider(name string, add func(*Error)) {
 	if _, err := p.Scheme(); err != nil {
 		add(c.errorf(append(path, "naming"), "provider %q: %v", name, err))
 	}
-	var v Validator
+	var block any
 	switch kind {
 	case naming.Embedded:
-		v = p.Embedded
+		block = p.Embedded
 	case naming.AWS:
-		v = p.AWS
+		block = p.AWS
 	case naming.Azure:
-		v = p.Azure
+		block = p.Azure
 	case naming.HashiCorp:
-		v = p.HashiCorp
+		block = p.HashiCorp
 	case naming.CyberArk:
-		v = p.CyberArk
+		block = p.CyberArk
 	}
-	for _, err := range flatten(v.Validate()) {
-		add(c.providerError(name, kind, err))
+	if v, ok := block.(Validator); ok {
+		for _, err := range flatten(v.Validate()) {
+			add(c.providerError(name, kind, err))
+		}
 	}
 	if cc := p.Cache; cc != nil {
 		cp := append(path, "cache")
@@ -385,12 +387,12 @@ func (c *Config) Warnings() []string {
 		s, err := c.Providers[name].Scheme()
 		if err == nil && s.Ambiguous() {
 			out = append(out, fmt.Sprintf("%s:%d: provider %q: its raw set lets '-' through, so encoded names cannot always be decoded and two names may collide",
-				c.file, c.lines.line("providers", name, "naming"), name))
+				c.file, c.line("providers", name, "naming"), name))
 		}
 	}
 	if c.Server.InsecurePlaintext {
 		out = append(out, fmt.Sprintf("%s:%d: server.insecure_plaintext_behind_tls_terminating_proxy is on: the gRPC API accepts plaintext on %s; only a TLS-terminating proxy on the same host may reach it",
-			c.file, c.lines.line("server", "insecure_plaintext_behind_tls_terminating_proxy"), c.Listen()))
+			c.file, c.line("server", "insecure_plaintext_behind_tls_terminating_proxy"), c.Listen()))
 	}
 	return out
 }

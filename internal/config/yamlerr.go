@@ -12,7 +12,7 @@ import (
 
 var (
 	yamlLine      = regexp.MustCompile(`^\s*(?:yaml: )?line (\d+): (.*)$`)
-	yamlUnmarshal = regexp.MustCompile("^cannot unmarshal !!(\\w+) `?(.*?)`? into (.+)$")
+	yamlUnmarshal = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*?)`)? into (.+)$")
 	yamlNotFound  = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
 )
 

@@ -34,7 +34,6 @@ import (
 	"github.com/secretbroker/secretbroker/internal/config"
 	"github.com/secretbroker/secretbroker/internal/metrics"
 	"github.com/secretbroker/secretbroker/policy"
-	pb "github.com/secretbroker/secretbroker/proto/secretbroker/v1"
 )
 
 type daemon struct {
