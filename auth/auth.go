@@ -126,6 +126,13 @@ type Action struct {
 	Username string
 }
 
+// AutoLoginLocker is the locker name an Action carries when it resolves,
+// writes or checks auto-login credentials (which belong to no locker), so
+// that a policy grants those with lockers: ["@autologin"] (or "*"). Reading
+// them is operation autologin, which takes no locker. No configured locker
+// may have this name.
+const AutoLoginLocker = "@autologin"
+
 // Decision is an Authorizer's answer.
 type Decision struct {
 	// Allowed says whether the action may go ahead.

@@ -45,6 +45,9 @@ func (b *Broker) begin(ctx context.Context, op auth.Operation, verb string, req 
 	a := auth.Action{Op: op, Locker: req.Locker, Username: req.Username}
 	if req.AutoLogin {
 		a.Locker = ""
+		if op != auth.OpAutoLogin {
+			a.Locker = auth.AutoLoginLocker
+		}
 	}
 	c.decision = b.authz.Authorize(ctx, p, a)
 	c.decided = true

@@ -2,7 +2,10 @@ package broker
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/secretbroker/secretbroker/audit"
 	"github.com/secretbroker/secretbroker/providers"
@@ -18,9 +21,9 @@ func (b *Broker) entry(c *call, code providers.Code, err error, elapsed time.Dur
 		AuthMethod: string(c.principal.Method),
 		Purpose:    c.purpose,
 		Operation:  c.op.String(),
-		Locker:     c.req.Locker,
-		Credential: c.req.Credential,
-		Username:   c.req.Username,
+		Locker:     clip(c.req.Locker),
+		Credential: clip(c.req.Credential),
+		Username:   clip(c.req.Username),
 		Code:       code.String(),
 		LatencyMS:  float64(elapsed.Microseconds()) / 1000,
 		Stale:      c.stale,
@@ -49,4 +52,18 @@ func (b *Broker) entry(c *call, code providers.Code, err error, elapsed time.Dur
 		e.Error = be.Message()
 	}
 	return e
+}
+
+// clip keeps an audit field short whatever a caller sent: a field over 256
+// bytes (which validation refused) is cut to its first 64 bytes and marked
+// with its length.
+func clip(s string) string {
+	if len(s) <= 256 {
+		return s
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(s[:cut], "?"), len(s))
 }

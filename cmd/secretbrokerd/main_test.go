@@ -230,7 +230,7 @@ func TestWrongKeyIsOneClearLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stderr := run(t, "-data-dir", dataDir, "-listen", "127.0.0.1:0")
-	if code != 1 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "store.key") {
+	if code != 1 || len(errorLines(stderr)) != 1 || !strings.Contains(stderr, "store.key") {
 		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and one line naming the key file", code, stderr)
 	}
 	if strings.Contains(stderr, hex.EncodeToString(other)) {
@@ -284,4 +284,16 @@ func statusOf(err error) (string, bool) {
 		return "", false
 	}
 	return s.Message(), true
+}
+
+// errorLines returns the lines of stderr that are the daemon's error (its
+// log lines start with time=).
+func errorLines(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if strings.HasPrefix(l, "secretbrokerd: ") {
+			out = append(out, l)
+		}
+	}
+	return out
 }

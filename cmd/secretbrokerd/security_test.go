@@ -158,7 +158,7 @@ func TestAccessControl(t *testing.T) {
 	if n := len(errMessage(err)); n > 300 {
 		t.Fatalf("message for a 1 MB locker name is %d bytes", n)
 	}
-	_, err = invokeRaw(t, d.Addr, botToken, "/secretbroker.v1.SecretBroker/GetCredential", rawRequest(2, "fin\xffance", 3, "erp"))
+	_, err = invokeRaw(t, d.Addr, botToken, "/secretbroker.v1.SecretBroker/GetCredential", rawRequest(1, "fin\xffance", 2, "erp"))
 	wantCode(t, err, codes.InvalidArgument, "field locker is not valid UTF-8")
 
 	// The metrics hold no token, no value, no name a caller typed.
@@ -332,7 +332,7 @@ func TestPlaintextOffLoopbackRefused(t *testing.T) {
 	dir := t.TempDir()
 	// The daemon refuses before it binds anything.
 	code, stderr := run(t, "-data-dir", dir, "-listen", "0.0.0.0:0", "-admin-listen", "off")
-	if code != 1 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "tls") {
+	if code != 1 || len(errorLines(stderr)) != 1 || !strings.Contains(stderr, "server.tls.cert_file") {
 		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and one line saying how to configure TLS", code, stderr)
 	}
 }

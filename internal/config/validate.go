@@ -255,6 +255,9 @@ func (c *Config) validateLocker(name string, add func(*Error)) {
 	if err := naming.ValidateComponent("locker name", name); err != nil {
 		add(c.errorf(path, "%v", err))
 	}
+	if strings.HasPrefix(name, "@") {
+		add(c.errorf(path, "locker %q: names starting with @ are reserved (%s stands for auto-login credentials in policies): rename it", name, auth.AutoLoginLocker))
+	}
 	what := "locker " + strconv.Quote(name)
 	if len(l.Places) > 0 {
 		if l.Provider != "" || l.Prefix != "" || l.Safe != "" {

@@ -51,9 +51,9 @@ type Daemon struct {
 	// AdminAddr is where its admin HTTP listener listens (host:port), ""
 	// when it is off.
 	AdminAddr string
-	cmd  *exec.Cmd
-	logs *buffer
-	done chan error
+	cmd       *exec.Cmd
+	logs      *buffer
+	done      chan error
 }
 
 var (
