@@ -359,6 +359,8 @@ func (a *app) main(ctx context.Context, args []string) error {
 		return a.name(rest)
 	case "audit":
 		return a.audit(rest)
+	case "preflight":
+		return a.preflight(ctx, rest)
 	case "version":
 		return a.version(rest)
 	case "help", "-help", "--help":
