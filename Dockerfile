@@ -31,12 +31,14 @@
 #   /var/lib/secretbroker  data: the embedded store, its key, admin.token,
 #                          the audit log. Owned by 65532:65532, mode 0700:
 #                          writable by the daemon, not by group or world.
+#                          The daemon refuses a data directory that group
+#                          or others can write, or that another uid owns.
 #                          A new named volume copies this ownership and
 #                          mode from the image; a bind mount does not:
 #                          `install -d -o 65532 -g 65532 -m 0700 DIR` on the
-#                          host first (a directory that others can read
-#                          exposes the store's key file).
-# Run with --read-only: the daemon writes only to /var/lib/secretbroker.
+#                          host first.
+# --read-only should work: the daemon writes its files only under
+# /var/lib/secretbroker (not tried here: no Docker engine on the build host).
 #
 # Health. HEALTHCHECK runs `secretbrokerd -probe URL` (an HTTP GET that
 # exits 0 on 200 OK and 1 otherwise; distroless has no shell or curl)
