@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -84,7 +83,11 @@ func (l *lazy) wait(ctx context.Context) bool {
 	}
 }
 
-func (l *lazy) get() (providers.Provider, error) {
+// get returns the driver. While the first build is still running it waits
+// for it (bounded by ctx), so that requests arriving just after start-up
+// are served rather than refused; after a failed build it answers at once.
+func (l *lazy) get(ctx context.Context) (providers.Provider, error) {
+	l.wait(ctx)
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.driver != nil {
@@ -97,7 +100,7 @@ func (l *lazy) get() (providers.Provider, error) {
 }
 
 func (l *lazy) Get(ctx context.Context, ref providers.Ref) (*providers.Secret, error) {
-	p, err := l.get()
+	p, err := l.get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +111,7 @@ func (l *lazy) Put(ctx context.Context, ref providers.Ref, s *providers.Secret) 
 	if !l.writable {
 		return providers.NotWritable(l.kind)
 	}
-	p, err := l.get()
+	p, err := l.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -119,7 +122,7 @@ func (l *lazy) Delete(ctx context.Context, ref providers.Ref) error {
 	if !l.writable {
 		return providers.NotWritable(l.kind)
 	}
-	p, err := l.get()
+	p, err := l.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -129,7 +132,7 @@ func (l *lazy) Delete(ctx context.Context, ref providers.Ref) error {
 func (l *lazy) Writable() bool { return l.writable }
 
 func (l *lazy) Check(ctx context.Context) error {
-	p, err := l.get()
+	p, err := l.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -146,8 +149,5 @@ func (l *lazy) Close() error {
 	}
 	err := l.driver.Close()
 	l.driver = nil
-	if err != nil {
-		return errors.Join(err)
-	}
-	return nil
+	return err
 }

@@ -365,7 +365,9 @@ func (c *Config) validateCCP(add func(*Error)) {
 	} else if err := c.checkListen(x.Listen, x.TLS != nil, false); err != nil {
 		add(c.errorf(append(path, "listen"), "ccp.listen: %v", err))
 	}
-	if x.TLS != nil {
+	if x.TLS == nil || x.TLS.ClientCAFile == "" {
+		add(c.errorf(append(path, "tls"), "ccp.tls with cert_file, key_file and client_ca_file is required: the CCP endpoint identifies applications by client certificate"))
+	} else {
 		c.checkTLS(append(path, "tls"), "ccp.tls", x.TLS, add)
 	}
 	for _, safe := range sortedKeys(x.Safes) {

@@ -122,6 +122,17 @@ func (d *daemon) run(ctx context.Context) error {
 		lis.Close()
 		return err
 	}
+	var ccpSrv *http.Server
+	if d.cfg.CCP != nil {
+		if ccpSrv, err = startCCP(d.cfg.CCP, d.dataDir, &d.broker, d.log); err != nil {
+			lis.Close()
+			if admin != nil {
+				admin.Close()
+			}
+			return err
+		}
+		fmt.Fprintf(d.stdout, "secretbrokerd CCP endpoint on https://%s/%s/api/Accounts\n", ccpSrv.Addr, ccpWebService(d.cfg.CCP))
+	}
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
 	addr := lis.Addr().String()
@@ -158,7 +169,7 @@ func (d *daemon) run(ctx context.Context) error {
 				_, _, _, _ = d.reload(ctx)
 			}
 		case <-ctx.Done():
-			d.shutdown(g, admin)
+			d.shutdown(g, admin, ccpSrv)
 			return nil
 		}
 	}
@@ -166,7 +177,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 // shutdown stops accepting requests and drains those in flight within the
 // shutdown timeout.
-func (d *daemon) shutdown(g *grpc.Server, admin *http.Server) {
+func (d *daemon) shutdown(g *grpc.Server, servers ...*http.Server) {
 	d.log.Info("shutting down")
 	d.setServing(false)
 	d.health.Shutdown()
@@ -182,10 +193,12 @@ func (d *daemon) shutdown(g *grpc.Server, admin *http.Server) {
 		d.log.Warn("requests still running at the shutdown bound; stopping them", "bound", bound)
 		g.Stop()
 	}
-	if admin != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = admin.Shutdown(sctx)
-		cancel()
+	for _, srv := range servers {
+		if srv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), bound)
+			_ = srv.Shutdown(sctx)
+			cancel()
+		}
 	}
 }
 
@@ -217,8 +230,8 @@ func (d *daemon) reload(ctx context.Context) (string, int, int, error) {
 func (d *daemon) warnRestartOnly(cfg *config.Config) {
 	old := d.cfg
 	if old.Listen() != cfg.Listen() || !reflect.DeepEqual(old.Server.TLS, cfg.Server.TLS) || old.AdminListen() != cfg.AdminListen() ||
-		old.Audit != cfg.Audit || old.Server.DataDir != cfg.Server.DataDir {
-		d.log.Warn("server.listen, server.tls, admin.listen, audit and data_dir changes take effect at the next restart")
+		old.Audit != cfg.Audit || old.Server.DataDir != cfg.Server.DataDir || !reflect.DeepEqual(old.CCP, cfg.CCP) {
+		d.log.Warn("server.listen, server.tls, admin.listen, audit, data_dir and ccp changes take effect at the next restart")
 	}
 }
 
@@ -423,4 +436,11 @@ func fileStamp(path string) string {
 		return ""
 	}
 	return fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+}
+
+func ccpWebService(c *config.CCP) string {
+	if c.WebService != "" {
+		return c.WebService
+	}
+	return "AIMWebService"
 }

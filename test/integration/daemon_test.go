@@ -120,8 +120,8 @@ lockers:
 			if err := os.WriteFile(cfg, []byte(providers+autologin), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			d := daemontest.Start(t, bin, aws.Env(), "-config", cfg, "-data-dir", dir, "-listen", "127.0.0.1:0")
-			client := pb.NewSecretBrokerClient(daemontest.Dial(t, d.Addr))
+			d := daemontest.Start(t, bin, aws.Env(), "-config", cfg, "-data-dir", dir, "-listen", "127.0.0.1:0", "-admin-listen", "off")
+			client := pb.NewSecretBrokerClient(daemontest.DialToken(t, d.Addr, daemontest.AdminToken(t, dir)))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 

@@ -101,7 +101,7 @@ func TestVaultAppRole(t *testing.T) {
 	// A wrong secret ID is refused at New.
 	cfg.Auth.SecretIDFile = writeFile(t, "bad", "00000000-0000-0000-0000-000000000000")
 	_, err = hashicorp.New(testCtx(t), cfg, nil)
-	if c := providers.CodeOf(nil, err); c != providers.InvalidArgument && c != providers.PermissionDenied {
+	if c := providers.CodeOf(err); c != providers.InvalidArgument && c != providers.PermissionDenied {
 		t.Fatalf("bad secret id: %v (%v)", err, c)
 	}
 }

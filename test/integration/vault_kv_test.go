@@ -165,12 +165,12 @@ func TestVaultKVDetection(t *testing.T) {
 
 	// cubbyhole/ is a mount of another engine.
 	_, err = hashicorp.New(ctx, tokenConfig(t, s, s.token, "cubbyhole"), nil)
-	if c := providers.CodeOf(nil, err); c != providers.FailedPrecondition {
+	if c := providers.CodeOf(err); c != providers.FailedPrecondition {
 		t.Errorf("non-KV mount: %v (%v)", err, c)
 	}
 	// Vault answers 403 for a mount that does not exist.
 	_, err = hashicorp.New(ctx, tokenConfig(t, s, s.token, "nope"), nil)
-	if c := providers.CodeOf(nil, err); c != providers.PermissionDenied || !strings.Contains(providers.ReasonOf(err), "set kv_version") {
+	if c := providers.CodeOf(err); c != providers.PermissionDenied || !strings.Contains(providers.ReasonOf(err), "set kv_version") {
 		t.Errorf("missing mount: %v (%v)", err, c)
 	}
 
@@ -190,7 +190,7 @@ func TestVaultKVDetection(t *testing.T) {
 	// says so (PermissionDenied), and kv_version fixes it.
 	deny := s.policyToken(t, "nothing", `path "kv2/*" { capabilities = ["deny"] }`, nil)
 	_, err = hashicorp.New(ctx, tokenConfig(t, s, deny, "kv2"), nil)
-	if c := providers.CodeOf(nil, err); c != providers.PermissionDenied {
+	if c := providers.CodeOf(err); c != providers.PermissionDenied {
 		t.Errorf("detection with a denied token: %v (%v)", err, c)
 	}
 }

@@ -166,7 +166,7 @@ func newProvider(t *testing.T, cfg hashicorp.Config, logger *slog.Logger) *hashi
 
 func wantCode(t *testing.T, p providers.Provider, err error, want providers.Code) {
 	t.Helper()
-	if got := providers.CodeOf(p, err); got != want {
+	if got := providers.CodeOf(err); got != want {
 		t.Fatalf("error %v: code %v, want %v", err, got, want)
 	}
 }
