@@ -47,7 +47,7 @@ func (h *harness) Seed(ctx context.Context, ref providers.Ref, s *providers.Secr
 func (h *harness) Close() { h.p.Close() }
 
 // MakeReadOnlyProvider returns a Provider on the same open file with
-// readOnly set, as New sets it for read_only: true (bbolt's file lock keeps
+// readOnly set, as New sets it for writable: false (bbolt's file lock keeps
 // a second, read-only handle out of a process that holds the writer; see
 // TestReadOnly for a store opened read-only).
 func (h *harness) MakeReadOnlyProvider(ctx context.Context) (providers.Provider, error) {

@@ -2,8 +2,8 @@
 // credentials in one local bbolt file, each record sealed with AES-256-GCM
 // under a 32-byte key kept in a separate key file. It is meant for sites
 // without an enterprise vault, for tests and demonstrations, and as a local
-// fallback; it implements providers.Provider (Writable unless opened
-// read-only), and its List method serves the admin CLI.
+// fallback; it implements providers.Provider (Writable unless configured
+// writable: false), and its List method serves the admin CLI.
 //
 // # Files
 //
@@ -12,7 +12,10 @@
 // mode must be 0600 or stricter: New refuses a key file that group or others
 // may read or write. Keep a copy of it apart from the store: without it the
 // store cannot be read, and New never creates a fresh key for an existing
-// store.
+// store. Nor does it create an empty store beside an existing key file:
+// that store was lost, and starting empty would turn every credential into
+// NotFound. On Unix, New refuses a store or key file that belongs to
+// another user than the daemon's.
 //
 // The store file is a bbolt database (format version 1) with two buckets:
 //

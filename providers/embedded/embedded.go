@@ -20,60 +20,8 @@ import (
 	"github.com/secretbroker/secretbroker/providers"
 )
 
-// DefaultOpenTimeout is how long New waits for another process to release
-// the store's file lock when Config.OpenTimeout is zero.
-const DefaultOpenTimeout = 5 * time.Second
-
-// Config configures an embedded store.
-type Config struct {
-	// Path is the store file (a bbolt database). Required.
-	// Example: /var/lib/secretbroker/store.db
-	Path string `yaml:"path"`
-	// KeyFile is the file holding the store's 32-byte key as 64 hexadecimal
-	// characters and an optional newline; its mode must be 0600 or stricter.
-	// Required. Keep a backup: the store cannot be read without it.
-	// Example: /etc/secretbroker/store.key
-	KeyFile string `yaml:"key_file"`
-	// Create makes New create the store file and a fresh key file when
-	// neither exists (key file mode 0600, new parent directories 0700), and
-	// create an empty store with an existing key file when only the store is
-	// missing. New never creates a key for an existing store. Default false:
-	// a missing store is an error.
-	Create bool `yaml:"create"`
-	// ReadOnly opens the store read-only: Get and List work, Writable is
-	// false, Put and Delete fail with FailedPrecondition, and other
-	// read-only openers may share the file. Default false. Cannot be
-	// combined with Create.
-	ReadOnly bool `yaml:"read_only"`
-	// OpenTimeout is how long New waits for another process to release the
-	// store's file lock, as a duration string. Default "5s"; a shorter
-	// deadline on New's context wins. Example: "10s".
-	OpenTimeout time.Duration `yaml:"open_timeout"`
-}
-
-func (c Config) validate() error {
-	switch {
-	case c.Path == "":
-		return &providers.ConfigError{Field: "path", Problem: "is required",
-			Fix: "set path to the store file, e.g. /var/lib/secretbroker/store.db"}
-	case c.KeyFile == "":
-		return &providers.ConfigError{Field: "key_file", Problem: "is required",
-			Fix: "set key_file to the store's key file, e.g. /etc/secretbroker/store.key"}
-	case filepath.Clean(c.Path) == filepath.Clean(c.KeyFile):
-		return &providers.ConfigError{Field: "key_file", Problem: "is the same file as path",
-			Fix: "keep the key in a file of its own, apart from the store"}
-	case c.OpenTimeout < 0:
-		return &providers.ConfigError{Field: "open_timeout", Problem: "is negative",
-			Fix: `use a positive duration such as "5s", or leave it out for the default`}
-	case c.Create && c.ReadOnly:
-		return &providers.ConfigError{Field: "create", Problem: "cannot be combined with read_only",
-			Fix: "create the store once without read_only, then open it read-only"}
-	}
-	return nil
-}
-
 // Provider is an open embedded store. It implements providers.Provider
-// (Writable unless Config.ReadOnly) and is safe for concurrent use.
+// (Writable unless Config.Writable is false) and is safe for concurrent use.
 type Provider struct {
 	db       *bolt.DB
 	aead     cipher.AEAD // holds the key; the raw key bytes are cleared after New
@@ -88,9 +36,10 @@ var _ providers.Provider = (*Provider)(nil)
 const kind = "embedded"
 
 // New opens the store that cfg describes, creating it when cfg.Create allows
-// it. It checks the key file's mode and form, that the file is a
-// secretbroker store, and that the key opens it, so a wrong key or a damaged
-// file is reported here and not at the first Get. Errors are
+// it. It first makes every check of Config.Validate, on every path (all its
+// problems joined), then checks that the file is a secretbroker store and
+// that the key opens it, so a wrong key or a damaged file is reported here
+// and not at the first Get. Errors are
 // *providers.ConfigError for configuration that cannot work, context
 // errors, or errors classified by providers.CodeOf: FailedPrecondition
 // (wrong key, newer format), Internal (damaged file), Unavailable (store in
@@ -99,8 +48,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("embedded store %s: %w", cfg.Path, err)
 	}
-	if err := cfg.validate(); err != nil {
-		return nil, err
+	found, errs := cfg.inspect(true)
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
 	}
 	timeout := cfg.OpenTimeout
 	if timeout == 0 {
@@ -115,25 +65,11 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 	}
 
-	storeExists, err := exists(cfg.Path, "path", "store file")
-	if err != nil {
-		return nil, err
-	}
-	keyExists, err := exists(cfg.KeyFile, "key_file", "key file")
-	if err != nil {
-		return nil, err
-	}
+	// inspect leaves two cases: both files exist, or neither does and
+	// Create allows making them.
+	storeExists := found.storeExists
 	var createdKey bool
-	switch {
-	case storeExists && !keyExists:
-		return nil, &providers.ConfigError{Field: "key_file",
-			Problem: fmt.Sprintf("key file %s is missing, and the store %s cannot be read without the key it was created with", cfg.KeyFile, cfg.Path),
-			Fix:     "restore the key file from your backup; a new key cannot open this store"}
-	case !storeExists && !cfg.Create:
-		return nil, &providers.ConfigError{Field: "path",
-			Problem: fmt.Sprintf("store file %s does not exist", cfg.Path),
-			Fix:     "correct path, or set create: true to create a new store"}
-	case !storeExists && !keyExists:
+	if !storeExists && !found.keyExists {
 		if err := writeNewKey(cfg.KeyFile); err != nil {
 			return nil, openFail(fsCode(err), nil, err, true, "embedded store %s: cannot create key file %s", cfg.Path, cfg.KeyFile)
 		}
@@ -152,7 +88,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, providers.Errorf(providers.Internal, err, "embedded store %s: cannot use the key", cfg.Path)
 	}
-	p := &Provider{aead: aead, path: cfg.Path, readOnly: cfg.ReadOnly}
+	p := &Provider{aead: aead, path: cfg.Path, readOnly: cfg.readOnly()}
 
 	if !storeExists {
 		if err := p.create(timeout); err != nil {
@@ -167,22 +103,6 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// exists reports whether path exists as a regular file.
-func exists(path, field, what string) (bool, error) {
-	info, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	case err != nil:
-		return false, openFail(fsCode(err), nil, err, true, "cannot look up %s %s", what, path)
-	case !info.Mode().IsRegular():
-		return false, &providers.ConfigError{Field: field,
-			Problem: fmt.Sprintf("%s is not a regular file", path),
-			Fix:     "point " + field + " at the " + what}
-	}
-	return true, nil
 }
 
 func fsCode(err error) providers.Code {
@@ -563,7 +483,7 @@ func (p *Provider) writable() error {
 }
 
 // Writable reports whether Put and Delete are allowed: the store was not
-// opened with Config.ReadOnly.
+// opened with Config.Writable false.
 func (p *Provider) Writable() bool { return !p.readOnly }
 
 // Check reports whether the store is usable: the Provider is open, the file

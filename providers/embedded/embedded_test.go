@@ -62,6 +62,8 @@ func mustGet(t *testing.T, p *Provider, ref providers.Ref) *providers.Secret {
 
 func ref(name string) providers.Ref { return providers.Ref{Name: name} }
 
+func boolPtr(b bool) *bool { return &b }
+
 func wantConfigError(t *testing.T, err error, field string) *providers.ConfigError {
 	t.Helper()
 	var ce *providers.ConfigError
@@ -148,7 +150,7 @@ func TestCreateAndReopen(t *testing.T) {
 	}
 
 	// Several read-only Providers share the file.
-	cfg.Create, cfg.ReadOnly = false, true
+	cfg.Create, cfg.Writable = false, boolPtr(false)
 	r1, r2 := mustNew(t, cfg), mustNew(t, cfg)
 	for _, r := range []*Provider{r1, r2} {
 		if got := mustGet(t, r, ref("accounting_pdf")); got.Attributes["password"] != "pw" {
@@ -169,7 +171,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no key file", Config{Path: store, Create: true}, "key_file"},
 		{"same file", Config{Path: store, KeyFile: dir + "/./s.db", Create: true}, "key_file"},
 		{"negative timeout", Config{Path: store, KeyFile: key, OpenTimeout: -time.Second}, "open_timeout"},
-		{"create and read-only", Config{Path: store, KeyFile: key, Create: true, ReadOnly: true}, "create"},
+		{"create and not writable", Config{Path: store, KeyFile: key, Create: true, Writable: boolPtr(false)}, "create"},
 		{"path is a directory", Config{Path: dir, KeyFile: key, Create: true}, "path"},
 		{"key file is a directory", Config{Path: store, KeyFile: dir, Create: true}, "key_file"},
 	}
@@ -200,7 +202,7 @@ func TestMissingStore(t *testing.T) {
 			t.Fatalf("%s was created without create: true", f)
 		}
 	}
-	cfg.ReadOnly = true
+	cfg.Writable = boolPtr(false)
 	_, err = New(context.Background(), cfg)
 	wantConfigError(t, err, "path")
 }
@@ -230,17 +232,38 @@ func TestMissingKeyWithExistingStore(t *testing.T) {
 	}
 }
 
-func TestCreateWithExistingKey(t *testing.T) {
+// TestKeyWithoutStore: a key file whose store is gone means the store was
+// lost (deleted, a volume not mounted); New refuses to start empty even
+// with create: true, where it used to create an empty store and every
+// credential became NotFound.
+func TestKeyWithoutStore(t *testing.T) {
 	cfg := testConfig(t)
 	if err := writeNewKey(cfg.KeyFile); err != nil {
 		t.Fatal(err)
 	}
 	key := readFile(t, cfg.KeyFile)
-	p := mustNew(t, cfg)
-	mustPut(t, p, ref("a"), map[string]string{"password": "x"})
-	if !bytes.Equal(key, readFile(t, cfg.KeyFile)) {
-		t.Fatal("New replaced an existing key file")
+	for _, create := range []bool{true, false} {
+		cfg.Create = create
+		for name, err := range map[string]error{"Validate": cfg.Validate(), "New": func() error { _, err := New(context.Background(), cfg); return err }()} {
+			ce := wantConfigError(t, err, "path")
+			if !strings.Contains(ce.Problem, "the key file "+cfg.KeyFile+" exists but the store "+cfg.Path+" does not") ||
+				ce.Fix != "restore the store from backup, or remove the key file to start empty" {
+				t.Fatalf("create %v, %s: unhelpful error: %v", create, name, err)
+			}
+		}
+		if _, err := os.Stat(cfg.Path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("create %v: New created a store for an existing key file", create)
+		}
 	}
+	if !bytes.Equal(key, readFile(t, cfg.KeyFile)) {
+		t.Fatal("New changed an existing key file")
+	}
+	// Removing the key file, as the fix says, starts empty.
+	if err := os.Remove(cfg.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Create = true
+	mustNew(t, cfg).Close()
 }
 
 func TestKeyFilePermissions(t *testing.T) {
@@ -532,7 +555,7 @@ func TestReadOnly(t *testing.T) {
 	mustPut(t, p, ref("a"), map[string]string{"password": "x"})
 	p.Close()
 	before := readFile(t, cfg.Path)
-	cfg.Create, cfg.ReadOnly = false, true
+	cfg.Create, cfg.Writable = false, boolPtr(false)
 	p = mustNew(t, cfg)
 	if p.Writable() {
 		t.Fatal("a read-only store says it is Writable")
@@ -630,7 +653,7 @@ func TestInUse(t *testing.T) {
 	cfg.Create = false
 	cfg.OpenTimeout = 100 * time.Millisecond
 	for _, readOnly := range []bool{false, true} {
-		cfg.ReadOnly = readOnly
+		cfg.Writable = boolPtr(!readOnly)
 		_, err := New(context.Background(), cfg)
 		providertest.WantCode(t, err, providers.Unavailable)
 		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "is in use by another process") {
@@ -639,9 +662,9 @@ func TestInUse(t *testing.T) {
 	}
 	w.Close()
 	// A reader keeps writers out too.
-	cfg.ReadOnly = true
+	cfg.Writable = boolPtr(false)
 	r := mustNew(t, cfg)
-	cfg.ReadOnly = false
+	cfg.Writable = nil
 	_, err := New(context.Background(), cfg)
 	if !errors.Is(err, ErrInUse) {
 		t.Fatalf("writer beside a reader: %v, want ErrInUse", err)
@@ -1004,7 +1027,7 @@ func TestConfigYAML(t *testing.T) {
 path: /var/lib/secretbroker/store.db
 key_file: /etc/secretbroker/store.key
 create: true
-read_only: false
+writable: true
 open_timeout: 10s
 `
 	var cfg Config
@@ -1013,14 +1036,21 @@ open_timeout: 10s
 	if err := dec.Decode(&cfg); err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Writable == nil || !*cfg.Writable {
+		t.Fatalf("writable: true decoded as %v", cfg.Writable)
+	}
+	cfg.Writable = nil
 	want := Config{Path: "/var/lib/secretbroker/store.db", KeyFile: "/etc/secretbroker/store.key", Create: true, OpenTimeout: 10 * time.Second}
 	if cfg != want {
 		t.Fatalf("decoded %+v, want %+v", cfg, want)
 	}
-	dec = yaml.NewDecoder(strings.NewReader("path: x\nkey: y\n"))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err == nil {
-		t.Fatal("an unknown field was accepted")
+	// Unknown fields, and the old spelling read_only, are refused.
+	for _, bad := range []string{"path: x\nkey: y\n", "path: x\nread_only: true\n"} {
+		dec = yaml.NewDecoder(strings.NewReader(bad))
+		dec.KnownFields(true)
+		if err := dec.Decode(&Config{}); err == nil {
+			t.Fatalf("%q was accepted", bad)
+		}
 	}
 }
 

@@ -42,7 +42,7 @@ var (
 const (
 	reasonAuth     = "record failed authentication (wrong key, damaged file, or record moved)"
 	reasonDamaged  = "the embedded store file is damaged"
-	reasonReadOnly = "the embedded store is open read-only (read_only: true in its configuration)"
+	reasonReadOnly = "the embedded store is open read-only (writable: false in its configuration)"
 )
 
 // classified returns err as a Provider method returns it: nil, a context

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,7 +24,7 @@ const (
 func readKey(path string) ([]byte, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, keyFileError(path, err)
+		return nil, fileError(path, "key_file", "key file", err)
 	}
 	if !info.Mode().IsRegular() {
 		return nil, &providers.ConfigError{Field: "key_file",
@@ -43,7 +41,7 @@ func readKey(path string) ([]byte, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, keyFileError(path, err)
+		return nil, fileError(path, "key_file", "key file", err)
 	}
 	defer clear(data)
 	text := data
@@ -67,20 +65,6 @@ func badKeyFile(path string) error {
 	return &providers.ConfigError{Field: "key_file",
 		Problem: fmt.Sprintf("key file %s does not hold a key in the expected form: 64 hexadecimal characters (32 bytes) and an optional newline", path),
 		Fix:     "point key_file at the key file written when the store was created"}
-}
-
-func keyFileError(path string, err error) error {
-	if errors.Is(err, fs.ErrPermission) {
-		return &providers.ConfigError{Field: "key_file",
-			Problem: fmt.Sprintf("key file %s cannot be read: permission denied", path),
-			Fix:     "run secretbroker as the key file's owner"}
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err // the path is already in the message
-	}
-	return &providers.ConfigError{Field: "key_file",
-		Problem: fmt.Sprintf("key file %s cannot be read: %v", path, err)}
 }
 
 // writeNewKey creates path with O_EXCL and mode 0600 (parent directories
