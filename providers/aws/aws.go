@@ -62,14 +62,12 @@ package aws
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -121,27 +119,22 @@ const (
 	stagePending = "AWSPENDING"
 )
 
-// New validates cfg and returns a provider. Validation errors are
-// *providers.ConfigError. New loads the SDK's configuration (shared files,
+// New validates cfg (Config.Validate, every problem joined) and returns a
+// provider. Validation errors are *providers.ConfigError. New loads the SDK's configuration (shared files,
 // environment) but does not contact AWS: credentials are resolved, and
 // refreshed, on use.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
-	if cfg.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadSDKConfig(ctx, cfg)
 	if err != nil {
-		var noProfile config.SharedConfigProfileNotExistError
-		if errors.As(err, &noProfile) {
-			return nil, &providers.ConfigError{Field: "profile", Problem: "is not in the shared config or credentials file",
-				Fix: "add the profile to ~/.aws/config (or AWS_CONFIG_FILE), or correct its name"}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("aws: loading the SDK configuration: %w", ctx.Err())
 		}
-		return nil, providers.Errorf(providers.FailedPrecondition, fmt.Errorf("aws: loading the SDK configuration: %w", err),
-			"cannot load the AWS SDK configuration (shared config and credentials files, AWS_* environment)")
+		// Validate loaded the same configuration: the files or the
+		// environment changed since.
+		return nil, sdkConfigError(err)
 	}
 	retryOpts := func(attempts *int, retryer *awssdk.Retryer) {
 		if cfg.MaxAttempts > 0 {

@@ -1,10 +1,16 @@
 package aws
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/secretbroker/secretbroker/providers"
 )
@@ -16,6 +22,9 @@ const DefaultVersionStage = "AWSCURRENT"
 // DefaultTimeout bounds one provider call (the SDK's retries included) when
 // Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
+
+// maxAttempts is the most Config.MaxAttempts may say.
+const maxAttempts = 20
 
 // Config configures one AWS Secrets Manager provider: one account (through
 // the credentials the SDK finds) and one region. The daemon decodes it from
@@ -29,8 +38,9 @@ const DefaultTimeout = 30 * time.Second
 // followed by AssumeRole.
 type Config struct {
 	// Region is the AWS region of the secrets, such as "eu-west-1".
-	// Required: the provider does not guess it from the environment, so a
-	// configuration file says where its secrets live.
+	// Required: the provider does not take it from the environment
+	// (AWS_REGION, AWS_DEFAULT_REGION, the profile), so a configuration
+	// file says where its secrets live.
 	Region string `yaml:"region"`
 
 	// Endpoint overrides the Secrets Manager endpoint URL, for an interface
@@ -82,13 +92,19 @@ type Config struct {
 
 	// MaxAttempts is how many times the SDK tries a request (the first
 	// attempt included) before giving up on a retryable error such as
-	// throttling or a refused connection, such as 5. Default 0: the SDK's
-	// default (3, or AWS_MAX_ATTEMPTS / max_attempts of the shared config).
+	// throttling or a refused connection, such as 5; at most 20. Default 0:
+	// the SDK's default (3, or AWS_MAX_ATTEMPTS / max_attempts of the
+	// shared config). These are the SDK's own retries; the daemon's
+	// protection block (protection: {max_attempts, timeout, ...} beside
+	// this block) adds retries with backoff and a circuit breaker around
+	// them.
 	MaxAttempts int `yaml:"max_attempts"`
 
 	// Timeout bounds each call (all the SDK's attempts and backoff included)
 	// when the caller's deadline is later or absent, such as "10s". A call
-	// cut short by it fails with Unavailable. Default 30s.
+	// cut short by it fails with Unavailable. Default 30s. It is the SDK
+	// call's own bound; protection.timeout bounds the whole call the daemon
+	// makes, its own retries included.
 	Timeout time.Duration `yaml:"timeout"`
 
 	// RetryMaxBackoff caps the SDK's delay between attempts (default: the
@@ -121,67 +137,127 @@ var (
 	stageRE       = regexp.MustCompile(`^\S{1,256}$`)
 )
 
-// validate checks every field and returns the first problem as a
-// *providers.ConfigError.
-func (c *Config) validate() error {
-	bad := func(field, problem, fix string) error {
-		return &providers.ConfigError{Field: field, Problem: problem, Fix: fix}
+// Validate checks c without contacting AWS and returns every problem
+// (joined with errors.Join), each a *providers.ConfigError: the fields New
+// checks, and the SDK configuration New loads, read the same way (shared
+// config and credentials files, AWS_* environment), so that a profile
+// missing from the shared files is reported here. Credentials are not
+// resolved: a wrong or missing credential shows on the first call.
+//
+// Region is required, and not taken from AWS_REGION or a profile: one
+// configuration file says where its secrets live, so a daemon started in
+// another environment cannot quietly read the same names in another
+// region.
+func (c Config) Validate() error {
+	errs := c.check()
+	if err := c.checkSDKConfig(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// check returns a *providers.ConfigError for every bad field.
+func (c Config) check() []error {
+	var errs []error
+	bad := func(field, problem, fix string) {
+		errs = append(errs, &providers.ConfigError{Field: field, Problem: problem, Fix: fix})
 	}
 	switch {
 	case c.Region == "":
-		return bad("region", "is required", `set the AWS region of the secrets, such as "eu-west-1"`)
+		bad("region", "is required", `set the AWS region of the secrets, such as "eu-west-1"; the region of the environment (AWS_REGION, the profile) is not used`)
 	case !regionRE.MatchString(c.Region):
-		return bad("region", "is not an AWS region name", `write a region such as "eu-west-1" or "us-gov-west-1"`)
+		bad("region", "is not an AWS region name", `write a region such as "eu-west-1" or "us-gov-west-1"`)
 	}
 	if err := checkEndpoint(c.Endpoint); err != "" {
-		return bad("endpoint", err, `write an absolute URL such as "https://vpce-0abc-xyz.secretsmanager.eu-west-1.vpce.amazonaws.com", or leave it out`)
+		bad("endpoint", err, `write an absolute URL such as "https://vpce-0abc-xyz.secretsmanager.eu-west-1.vpce.amazonaws.com", or leave it out`)
 	}
 	if err := checkEndpoint(c.STSEndpoint); err != "" {
-		return bad("sts_endpoint", err, `write an absolute URL such as "https://sts.eu-west-1.amazonaws.com", or leave it out`)
-	}
-	if c.STSEndpoint != "" && c.AssumeRole.RoleARN == "" {
-		return bad("sts_endpoint", "is set without assume_role.role_arn", "set assume_role.role_arn, or remove sts_endpoint")
+		bad("sts_endpoint", err, `write an absolute URL such as "https://sts.eu-west-1.amazonaws.com", or leave it out`)
+	} else if c.STSEndpoint != "" && c.AssumeRole.RoleARN == "" {
+		bad("sts_endpoint", "is set without assume_role.role_arn", "set assume_role.role_arn, or remove sts_endpoint")
 	}
 	if strings.TrimSpace(c.Profile) != c.Profile {
-		return bad("profile", "has leading or trailing spaces", "write the profile name alone")
+		bad("profile", "has leading or trailing spaces", "write the profile name alone")
 	}
 	ar := c.AssumeRole
 	switch {
 	case ar.RoleARN == "" && (ar.ExternalID != "" || ar.SessionName != ""):
-		return bad("assume_role.role_arn", "is required when assume_role has other fields", "set the ARN of the role to assume, or remove assume_role")
+		bad("assume_role.role_arn", "is required when assume_role has other fields", "set the ARN of the role to assume, or remove assume_role")
 	case ar.RoleARN != "" && !roleARNRE.MatchString(ar.RoleARN):
-		return bad("assume_role.role_arn", "is not an IAM role ARN", `write an ARN such as "arn:aws:iam::123456789012:role/secretbroker-reader"`)
-	case ar.ExternalID != "" && (len(ar.ExternalID) < 2 || len(ar.ExternalID) > 1224 || !externalIDRE.MatchString(ar.ExternalID)):
-		return bad("assume_role.external_id", "must be 2 to 1224 characters of A-Z a-z 0-9 _ + = , . @ : / -", "copy the external id from the role's trust policy")
-	case ar.SessionName != "" && !sessionNameRE.MatchString(ar.SessionName):
-		return bad("assume_role.session_name", "must be 2 to 64 characters of A-Z a-z 0-9 _ + = , . @ -", `write a name such as "secretbroker-prod"`)
+		bad("assume_role.role_arn", "is not an IAM role ARN", `write an ARN such as "arn:aws:iam::123456789012:role/secretbroker-reader"`)
+	}
+	if ar.ExternalID != "" && (len(ar.ExternalID) < 2 || len(ar.ExternalID) > 1224 || !externalIDRE.MatchString(ar.ExternalID)) {
+		bad("assume_role.external_id", "must be 2 to 1224 characters of A-Z a-z 0-9 _ + = , . @ : / -", "copy the external id from the role's trust policy")
+	}
+	if ar.SessionName != "" && !sessionNameRE.MatchString(ar.SessionName) {
+		bad("assume_role.session_name", "must be 2 to 64 characters of A-Z a-z 0-9 _ + = , . @ -", `write a name such as "secretbroker-prod"`)
 	}
 	if c.NamePath != "" && !namePathRE.MatchString(c.NamePath) {
 		if !strings.HasSuffix(c.NamePath, "/") {
-			return bad("name_path", `must end with "/"`, `write a path such as "rpa/", or leave it out`)
+			bad("name_path", `must end with "/"`, `write a path such as "rpa/", or leave it out`)
+		} else {
+			bad("name_path", "may contain only A-Z a-z 0-9 / _ + = . @ -", `write a path such as "rpa/"`)
 		}
-		return bad("name_path", "may contain only A-Z a-z 0-9 / _ + = . @ -", `write a path such as "rpa/"`)
 	}
 	if c.VersionStage != "" && !stageRE.MatchString(c.VersionStage) {
-		return bad("version_stage", "must be 1 to 256 characters without spaces", `write a staging label such as "AWSCURRENT", or leave it out`)
+		bad("version_stage", "must be 1 to 256 characters without spaces", `write a staging label such as "AWSCURRENT", or leave it out`)
 	}
 	switch {
 	case c.ForceDelete && c.RecoveryWindowDays != 0:
-		return bad("recovery_window_days", "cannot be combined with force_delete", "remove one of them")
+		bad("recovery_window_days", "cannot be combined with force_delete", "remove one of them")
 	case c.RecoveryWindowDays != 0 && (c.RecoveryWindowDays < 7 || c.RecoveryWindowDays > 30):
-		return bad("recovery_window_days", "must be between 7 and 30", "write a number of days from 7 to 30, or leave it out for 30")
+		bad("recovery_window_days", "must be between 7 and 30", "write a number of days from 7 to 30, or leave it out for 30")
 	}
 	switch {
 	case c.MaxAttempts < 0:
-		return bad("max_attempts", "must not be negative", "write a number of attempts such as 3, or leave it out for the SDK's default")
-	case c.MaxAttempts > 20:
-		return bad("max_attempts", "is more than 20", "write at most 20; each attempt can wait up to 20s of backoff")
-	case c.Timeout < 0:
-		return bad("timeout", "must not be negative", `write a duration such as "10s", or leave it out for 30s`)
-	case c.RetryMaxBackoff < 0:
-		return bad("RetryMaxBackoff", "must not be negative", "leave it zero for the SDK's default")
+		bad("max_attempts", "must not be negative", "write a number of attempts such as 3, or leave it out for the SDK's default")
+	case c.MaxAttempts > maxAttempts:
+		bad("max_attempts", fmt.Sprintf("is more than %d", maxAttempts), fmt.Sprintf("write at most %d; each attempt can wait up to 20s of backoff", maxAttempts))
 	}
-	return nil
+	if c.Timeout < 0 {
+		bad("timeout", "must not be negative", `write a duration such as "10s", or leave it out for 30s`)
+	}
+	if c.RetryMaxBackoff < 0 {
+		bad("RetryMaxBackoff", "must not be negative", "leave it zero for the SDK's default")
+	}
+	return errs
+}
+
+// checkSDKConfig loads the SDK configuration as New does, without
+// resolving credentials and without contacting anything: the defaults mode
+// is pinned to "legacy", since "auto" would ask the EC2 instance metadata
+// service about the environment.
+func (c Config) checkSDKConfig() error {
+	if strings.TrimSpace(c.Profile) != c.Profile {
+		return nil // reported by check
+	}
+	_, err := loadSDKConfig(context.Background(), c, config.WithDefaultsMode(awssdk.DefaultsModeLegacy))
+	return sdkConfigError(err)
+}
+
+// loadSDKConfig loads the SDK's configuration for c: its region and
+// profile, the shared files and the AWS_* environment.
+func loadSDKConfig(ctx context.Context, c Config, more ...func(*config.LoadOptions) error) (awssdk.Config, error) {
+	opts := []func(*config.LoadOptions) error{config.WithRegion(c.Region)}
+	if c.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(c.Profile))
+	}
+	return config.LoadDefaultConfig(ctx, append(opts, more...)...)
+}
+
+// sdkConfigError turns an error of loadSDKConfig into a
+// *providers.ConfigError, or returns nil.
+func sdkConfigError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return &providers.ConfigError{Field: "profile", Problem: "is not in the shared config or credentials file",
+			Fix: "add the profile to ~/.aws/config (or AWS_CONFIG_FILE), or correct its name (AWS_PROFILE names it when profile is left out)"}
+	}
+	return &providers.ConfigError{Field: "profile", Problem: "the AWS SDK configuration cannot be loaded: " + err.Error(),
+		Fix: "correct the shared config and credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE) and the AWS_* environment variables"}
 }
 
 // checkEndpoint returns what is wrong with an endpoint URL, or "".

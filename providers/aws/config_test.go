@@ -3,6 +3,10 @@ package aws
 import (
 	"context"
 	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +36,7 @@ recovery_window_days: 7
 max_attempts: 5
 timeout: 10s
 `
+	sdkEnv(t)
 	var cfg Config
 	dec := yaml.NewDecoder(strings.NewReader(doc))
 	dec.KnownFields(true)
@@ -47,8 +52,8 @@ timeout: 10s
 	if cfg != want {
 		t.Fatalf("decoded %+v\nwant    %+v", cfg, want)
 	}
-	if err := cfg.validate(); err != nil {
-		t.Fatalf("validate: %v", err)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
 	}
 	for _, bad := range []string{"access_key_id: AKIA...\n", "secret_access_key: x\n", "RetryMaxBackoff: 1s\n"} {
 		dec := yaml.NewDecoder(strings.NewReader("region: eu-west-1\n" + bad))
@@ -60,6 +65,7 @@ timeout: 10s
 }
 
 func TestConfigValidation(t *testing.T) {
+	sdkEnv(t)
 	const role = "arn:aws:iam::123456789012:role/secretbroker-reader"
 	ok := Config{Region: "eu-west-1"}
 	cases := []struct {
@@ -101,17 +107,21 @@ func TestConfigValidation(t *testing.T) {
 		{"negative attempts", func(c *Config) { c.MaxAttempts = -1 }, "max_attempts"},
 		{"too many attempts", func(c *Config) { c.MaxAttempts = 21 }, "max_attempts"},
 		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "timeout"},
+		{"missing profile", func(c *Config) { c.Profile = "nope" }, "profile"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := ok
 			c.edit(&cfg)
-			err := cfg.validate()
+			err := cfg.Validate()
 			if c.field == "" {
 				if err != nil {
 					t.Fatalf("valid config refused: %v", err)
 				}
 				return
+			}
+			if got := fieldsOf(t, err); !slices.Equal(got, []string{c.field}) {
+				t.Fatalf("got fields %v, want [%s]: %v", got, c.field, err)
 			}
 			var ce *providers.ConfigError
 			if !errors.As(err, &ce) {
@@ -125,5 +135,127 @@ func TestConfigValidation(t *testing.T) {
 				t.Fatalf("New: got %v", err)
 			}
 		})
+	}
+}
+
+// Both Config and *Config satisfy the daemon's Validator interface.
+var (
+	_ interface{ Validate() error } = Config{}
+	_ interface{ Validate() error } = (*Config)(nil)
+)
+
+// sdkEnv points the SDK at a shared config file of this test's, holding
+// the profiles rpa and rpa-prod, and clears every AWS_* variable that
+// could make it read another.
+func sdkEnv(t *testing.T) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(file, []byte("[profile rpa]\nregion = eu-west-1\n\n[profile rpa-prod]\nregion = eu-west-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", file)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	unsetenv(t, "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_DEFAULTS_MODE",
+		"AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", "AWS_CA_BUNDLE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_STS")
+}
+
+// fieldsOf returns the Field of every *providers.ConfigError joined in
+// err, in order, and fails on any other error.
+func fieldsOf(t *testing.T, err error) []string {
+	t.Helper()
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var ce *providers.ConfigError
+		if !errors.As(err, &ce) {
+			t.Fatalf("got %v (%T), want a *providers.ConfigError", err, err)
+		}
+		out = append(out, ce.Field)
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// TestValidateEmptyBlock: "aws: {}" is refused for its region, wherever
+// the environment says the daemon runs.
+func TestValidateEmptyBlock(t *testing.T) {
+	sdkEnv(t)
+	for _, env := range []string{"", "AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if env != "" {
+			t.Setenv(env, "eu-west-1")
+		}
+		if got := fieldsOf(t, Config{}.Validate()); !slices.Equal(got, []string{"region"}) {
+			t.Fatalf("%s set: fields %v, want [region]", env, got)
+		}
+	}
+}
+
+// TestValidateReportsEveryProblem: a block with several mistakes gets one
+// error for each, in the order of the fields.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	sdkEnv(t)
+	cfg := Config{
+		Region:             "Frankfurt",
+		Endpoint:           "secretsmanager.eu-central-1.amazonaws.com",
+		STSEndpoint:        "https://sts.eu-central-1.amazonaws.com",
+		Profile:            "missing",
+		AssumeRole:         AssumeRole{ExternalID: "x", SessionName: "has space"},
+		NamePath:           "rpa",
+		VersionStage:       "AWS CURRENT",
+		ForceDelete:        true,
+		RecoveryWindowDays: 7,
+		MaxAttempts:        -1,
+		Timeout:            -time.Second,
+	}
+	want := []string{"region", "endpoint", "sts_endpoint", "assume_role.role_arn", "assume_role.external_id",
+		"assume_role.session_name", "name_path", "version_stage", "recovery_window_days", "max_attempts", "timeout", "profile"}
+	if got := fieldsOf(t, cfg.Validate()); !slices.Equal(got, want) {
+		t.Fatalf("fields %v\nwant   %v", got, want)
+	}
+	_, err := New(context.Background(), cfg)
+	if got := fieldsOf(t, err); !slices.Equal(got, want) {
+		t.Fatalf("New: fields %v\nwant        %v", got, want)
+	}
+}
+
+// TestValidateMakesNoConnection: Validate loads the SDK configuration but
+// contacts nothing, even where the SDK would: the defaults mode "auto"
+// asks the instance metadata service, and the container credentials
+// endpoint and the configured endpoint are one listener on loopback.
+func TestValidateMakesNoConnection(t *testing.T) {
+	sdkEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	url := "http://" + l.Addr().String()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url)
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url+"/creds")
+	t.Setenv("AWS_DEFAULTS_MODE", "auto")
+	cfg := Config{Region: "eu-west-1", Endpoint: url, STSEndpoint: url,
+		AssumeRole: AssumeRole{RoleARN: "arn:aws:iam::123456789012:role/secretbroker-reader"}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	// A connection Validate made is waiting in the listener's backlog.
+	if err := l.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := l.Accept(); err == nil {
+		c.Close()
+		t.Fatal("Validate connected to the listener")
 	}
 }
