@@ -2,9 +2,13 @@ package hashicorp
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -33,13 +37,15 @@ const (
 	// account token; the kubernetes method reads it when
 	// AuthConfig.TokenFile is empty.
 	DefaultKubernetesTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-	// DefaultRequestTimeout bounds one HTTP request to Vault when
-	// Config.RequestTimeout is zero.
-	DefaultRequestTimeout = 30 * time.Second
-	// DefaultMaxRetries is the number of retries of a request that failed
-	// with a connection error, 412, 429 or 5xx when Config.MaxRetries is
-	// zero.
-	DefaultMaxRetries = 2
+	// DefaultTimeout bounds one HTTP request to Vault when Config.Timeout
+	// is zero.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxAttempts is how many times a request is tried (the first
+	// try included) when it fails with a connection error, 412, 429 or
+	// 5xx and Config.MaxAttempts is zero.
+	DefaultMaxAttempts = 3
+	// maxAttempts is the most Config.MaxAttempts may say.
+	maxAttempts = 10
 )
 
 // envToken is the environment variable the token method reads when no
@@ -82,15 +88,20 @@ type Config struct {
 	// On KV v2 Delete is a soft delete of the latest version (Vault keeps
 	// the history and can undelete it); on KV v1 Delete removes the secret.
 	Writable bool `yaml:"writable"`
-	// RequestTimeout bounds each HTTP request to Vault (the caller's
-	// deadline still applies when it is shorter). Default 30s. Example
-	// "10s".
-	RequestTimeout time.Duration `yaml:"request_timeout"`
-	// MaxRetries is how many times a request that failed with a connection
-	// error, 412, 429 or 5xx is retried, waiting 1 to 1.5s between tries,
-	// and only while the deadline leaves room. Default 0 means 2; -1
-	// disables retries.
-	MaxRetries int `yaml:"max_retries"`
+	// Timeout bounds each HTTP request to Vault, each try of a retried
+	// request on its own (the caller's deadline still applies when it is
+	// shorter). Default 30s. Example "10s". It is the client's own bound;
+	// the daemon's protection block (protection: {timeout, ...} beside this
+	// block) bounds the whole call, its retries included.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts is how many times the Vault client tries a request that
+	// failed with a connection error, 412, 429 or 5xx, the first try
+	// included, waiting 1 to 1.5s between tries and only while the deadline
+	// leaves room: 1 disables retries, at most 10. Default 0 means 3 (the
+	// former max_retries counted the retries only: attempts = retries + 1).
+	// These are the client's own retries; the daemon's protection block
+	// adds retries with backoff and a circuit breaker around them.
+	MaxAttempts int `yaml:"max_attempts"`
 
 	// backoffMin and backoffMax bound the wait between background logins
 	// (tests shorten them); zero means 1s and 1m.
@@ -130,7 +141,8 @@ type AuthConfig struct {
 	Name string `yaml:"name"`
 }
 
-// TLSConfig configures TLS to Vault. Files are PEM.
+// TLSConfig configures TLS to Vault. Files are PEM. The cyberark kind's
+// tls block has the same fields and meaning.
 type TLSConfig struct {
 	// CAFile is a PEM bundle of CA certificates that sign Vault's server
 	// certificate. Default: the system roots.
@@ -145,7 +157,8 @@ type TLSConfig struct {
 	ClientKeyFile string `yaml:"client_key_file"`
 	// InsecureSkipVerifyThisIsUnsafe turns off verification of Vault's
 	// certificate: anyone on the network path can then read every
-	// credential. For throwaway tests only; New logs a warning.
+	// credential. For throwaway tests only; New logs a warning. Cannot be
+	// combined with CAFile.
 	InsecureSkipVerifyThisIsUnsafe bool `yaml:"insecure_skip_verify_this_is_unsafe"`
 }
 
@@ -157,57 +170,64 @@ func configErr(field, problem, fix string) error {
 	return &providers.ConfigError{Field: field, Problem: problem, Fix: fix}
 }
 
-// normalize validates c and returns it with defaults filled in.
+// Validate checks c without contacting Vault and returns every problem
+// (joined with errors.Join), each a *providers.ConfigError: the address (an
+// http or https URL with a host), the KV mount, path and version, timeout
+// and max_attempts, the tls files (readable, a CA bundle with at least one
+// certificate, a client certificate that matches its key), and the auth
+// method with the fields and files it needs (readable and not empty; a
+// token from VAULT_TOKEN when token_file is left out). Credential files
+// are read but their content is neither kept nor reported. New makes the
+// same checks first.
+func (c Config) Validate() error {
+	_, err := c.normalize()
+	return err
+}
+
+// normalize validates c, returning every problem joined, and returns it
+// with defaults filled in.
 func (c Config) normalize() (Config, error) {
-	if c.Address == "" {
-		return c, configErr("address", "is required", `set the Vault URL, e.g. "https://vault.example:8200"`)
-	}
-	u, err := url.Parse(c.Address)
-	switch {
-	case err != nil:
-		return c, configErr("address", "is not a URL", `write it as "https://host:port"`)
-	case u.Scheme != "https" && u.Scheme != "http":
-		return c, configErr("address", fmt.Sprintf("scheme %q is not supported", u.Scheme), `use "https://host:port"`)
-	case u.Host == "":
-		return c, configErr("address", "has no host", `write it as "https://host:port"`)
-	case u.User != nil:
-		return c, configErr("address", "must not carry credentials", "remove the user:password@ part and configure auth")
-	case u.RawQuery != "" || u.Fragment != "":
-		return c, configErr("address", "must not have a query or fragment", `write it as "https://host:port"`)
-	}
-	if u.Scheme == "http" && c.TLS.isSet() {
-		return c, configErr("tls", "is set but address uses http://", "use an https:// address or remove the tls block")
+	var errs []error
+	bad := func(field, problem, fix string) { errs = append(errs, configErr(field, problem, fix)) }
+	scheme := ""
+	if problem, fix := checkAddress(c.Address); problem != "" {
+		bad("address", problem, fix)
+	} else {
+		scheme, _, _ = strings.Cut(c.Address, "://")
+		if scheme == "http" && c.TLS.isSet() {
+			bad("tls", "is set but address uses http://", "use an https:// address or remove the tls block")
+		}
 	}
 	if strings.TrimSpace(c.Namespace) != c.Namespace || strings.ContainsFunc(c.Namespace, unicode.IsControl) {
-		return c, configErr("namespace", "has surrounding spaces or control characters", `write it as "team/prod"`)
+		bad("namespace", "has surrounding spaces or control characters", `write it as "team/prod"`)
 	}
 	c.Namespace = strings.Trim(c.Namespace, "/")
 
 	if c.Mount == "" {
 		c.Mount = DefaultMount
 	}
+	var err error
 	if c.Mount, err = cleanPath("mount", c.Mount, false); err != nil {
-		return c, err
+		errs = append(errs, err)
 	}
 	if c.Path, err = cleanPath("path", c.Path, true); err != nil {
-		return c, err
+		errs = append(errs, err)
 	}
 	if c.KVVersion < 0 || c.KVVersion > 2 {
-		return c, configErr("kv_version", fmt.Sprintf("%d is not a KV version", c.KVVersion), "use 1, 2, or 0 to detect it")
+		bad("kv_version", fmt.Sprintf("%d is not a KV version", c.KVVersion), "use 1, 2, or 0 to detect it")
 	}
 	switch {
-	case c.RequestTimeout < 0:
-		return c, configErr("request_timeout", "is negative", `use a duration such as "30s"`)
-	case c.RequestTimeout == 0:
-		c.RequestTimeout = DefaultRequestTimeout
+	case c.Timeout < 0:
+		bad("timeout", "is negative", `use a duration such as "30s", or leave it out for 30s`)
+	case c.Timeout == 0:
+		c.Timeout = DefaultTimeout
 	}
 	switch {
-	case c.MaxRetries < -1 || c.MaxRetries > 10:
-		return c, configErr("max_retries", fmt.Sprintf("%d is out of range", c.MaxRetries), "use 0 (default 2), -1 (no retries) or up to 10")
-	case c.MaxRetries == 0:
-		c.MaxRetries = DefaultMaxRetries
-	case c.MaxRetries == -1:
-		c.MaxRetries = 0
+	case c.MaxAttempts < 0 || c.MaxAttempts > maxAttempts:
+		bad("max_attempts", fmt.Sprintf("%d is out of range", c.MaxAttempts),
+			fmt.Sprintf("use 1 (no retries) to %d, or leave it out for %d", maxAttempts, DefaultMaxAttempts))
+	case c.MaxAttempts == 0:
+		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.backoffMin <= 0 {
 		c.backoffMin = time.Second
@@ -215,13 +235,45 @@ func (c Config) normalize() (Config, error) {
 	if c.backoffMax < c.backoffMin {
 		c.backoffMax = max(time.Minute, c.backoffMin)
 	}
-	if err := c.TLS.validate(); err != nil {
-		return c, err
+	errs = append(errs, c.TLS.check()...)
+	var authErrs []error
+	c.Auth, authErrs = c.Auth.normalize(c, scheme)
+	errs = append(errs, authErrs...)
+	return c, joinErrors(errs)
+}
+
+// checkAddress returns what is wrong with a Vault address and how to fix
+// it, or "".
+func checkAddress(addr string) (problem, fix string) {
+	const form = `write it as "https://host:port", e.g. "https://vault.example:8200"`
+	if addr == "" {
+		return "is required", `set the Vault URL, e.g. "https://vault.example:8200"`
 	}
-	if c.Auth, err = c.Auth.normalize(c); err != nil {
-		return c, err
+	if !strings.Contains(addr, "://") {
+		return "has no scheme", form
 	}
-	return c, nil
+	u, err := url.Parse(addr)
+	switch {
+	case err != nil:
+		return "is not a URL", form
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Sprintf("scheme %q is not supported", u.Scheme), form
+	case u.Host == "" || u.Hostname() == "":
+		return "has no host", form
+	case u.User != nil:
+		return "must not carry credentials", "remove the user:password@ part and configure auth"
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "must not have a query or fragment", form
+	}
+	return "", ""
+}
+
+// joinErrors returns nil, the one error of errs, or all of them joined.
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }
 
 // cleanPath trims slashes at both ends of a Vault path and rejects empty,
@@ -245,29 +297,88 @@ func cleanPath(field, p string, allowEmpty bool) (string, error) {
 	return p, nil
 }
 
-func (t TLSConfig) validate() error {
-	if (t.ClientCertFile == "") != (t.ClientKeyFile == "") {
-		return configErr("tls.client_key_file", "client_cert_file and client_key_file go together", "set both or neither")
+// check returns a problem for every bad tls setting. It reads the files
+// and reports none of their content.
+func (t TLSConfig) check() []error {
+	var errs []error
+	if t.CAFile != "" && t.InsecureSkipVerifyThisIsUnsafe {
+		errs = append(errs, configErr("tls.insecure_skip_verify_this_is_unsafe", "contradicts tls.ca_file",
+			"remove insecure_skip_verify_this_is_unsafe (ca_file is the safe way to trust a private CA)"))
 	}
-	if t.ClientCertFile != "" {
-		if _, err := tls.LoadX509KeyPair(t.ClientCertFile, t.ClientKeyFile); err != nil {
-			return configErr("tls.client_cert_file", "cannot load the client certificate and key", "check both files exist, are readable and are a matching PEM pair")
+	if t.ServerName != "" && (strings.ContainsAny(t.ServerName, "/:@ ") || strings.ContainsFunc(t.ServerName, unicode.IsControl)) {
+		errs = append(errs, configErr("tls.server_name", "must be a host name", "write the name Vault's certificate lists, e.g. vault.internal"))
+	}
+	switch {
+	case t.ClientCertFile != "" && t.ClientKeyFile == "":
+		errs = append(errs, configErr("tls.client_key_file", "is required with client_cert_file", "set both or neither"))
+	case t.ClientCertFile == "" && t.ClientKeyFile != "":
+		errs = append(errs, configErr("tls.client_cert_file", "is required with client_key_file", "set both or neither"))
+	case t.ClientCertFile != "":
+		certErr := checkReadable("tls.client_cert_file", t.ClientCertFile)
+		keyErr := checkReadable("tls.client_key_file", t.ClientKeyFile)
+		errs = appendNonNil(errs, certErr, keyErr)
+		if certErr == nil && keyErr == nil {
+			if _, err := tls.LoadX509KeyPair(t.ClientCertFile, t.ClientKeyFile); err != nil {
+				errs = append(errs, configErr("tls.client_cert_file", "and client_key_file are not a matching PEM certificate and key",
+					"point client_cert_file at the PEM certificate and client_key_file at its PEM private key"))
+			}
 		}
 	}
 	if t.CAFile != "" {
-		b, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return configErr("tls.ca_file", "cannot be read", "check the file exists and is readable by the daemon")
+		if err := checkReadable("tls.ca_file", t.CAFile); err != nil {
+			errs = append(errs, err)
+		} else if b, err := os.ReadFile(t.CAFile); err != nil || !x509.NewCertPool().AppendCertsFromPEM(b) {
+			errs = append(errs, configErr("tls.ca_file", "holds no PEM certificate", "point it at a PEM bundle of CA certificates"))
 		}
-		if !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----") {
-			return configErr("tls.ca_file", "holds no PEM certificate", "point it at a PEM bundle of CA certificates")
-		}
+	}
+	return errs
+}
+
+// checkReadable reports a file that cannot be opened for reading, with the
+// reason but not the path's content.
+func checkReadable(field, name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return configErr(field, "cannot be read: "+fileProblem(err), "check the file exists and is readable by the daemon's user")
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.IsDir() {
+		return configErr(field, "is a directory", "point it at a file")
 	}
 	return nil
 }
 
-func (a AuthConfig) normalize(c Config) (AuthConfig, error) {
-	// used lists the fields each method may set.
+// fileProblem describes a file error without repeating the path.
+func fileProblem(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func appendNonNil(errs []error, more ...error) []error {
+	for _, e := range more {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+// normalize checks the auth block for its method, returning every
+// problem, and fills in its defaults. scheme is the address's ("" when the
+// address is wrong, which is reported already).
+func (a AuthConfig) normalize(c Config, scheme string) (AuthConfig, []error) {
+	var errs []error
+	bad := func(field, problem, fix string) { errs = append(errs, configErr(field, problem, fix)) }
+	// fields are the settable fields; allowed lists those of each method.
 	type field struct {
 		name, value string
 	}
@@ -289,20 +400,15 @@ func (a AuthConfig) normalize(c Config) (AuthConfig, error) {
 	ok, known := allowed[a.Method]
 	if !known {
 		if a.Method == "" {
-			return a, configErr("auth.method", "is required", "set token, approle, kubernetes or cert")
+			bad("auth.method", "is required", "set token, approle, kubernetes or cert")
+		} else {
+			bad("auth.method", fmt.Sprintf("%q is not supported", a.Method), "use token, approle, kubernetes or cert")
 		}
-		return a, configErr("auth.method", fmt.Sprintf("%q is not supported", a.Method), "use token, approle, kubernetes or cert")
+		return a, errs
 	}
 	for _, f := range fields {
-		if f.value == "" {
-			continue
-		}
-		used := false
-		for _, n := range ok {
-			used = used || n == f.name
-		}
-		if !used {
-			return a, configErr(f.name, fmt.Sprintf("is not used by auth method %q", a.Method), "remove it or choose the method it belongs to")
+		if f.value != "" && !slices.Contains(ok, f.name) {
+			bad(f.name, fmt.Sprintf("is not used by auth method %q", a.Method), "remove it or choose the method it belongs to")
 		}
 	}
 	if a.Method != MethodToken {
@@ -311,55 +417,46 @@ func (a AuthConfig) normalize(c Config) (AuthConfig, error) {
 		}
 		var err error
 		if a.Mount, err = cleanPath("auth.mount", a.Mount, false); err != nil {
-			return a, err
+			errs = append(errs, err)
 		}
 	}
 	switch a.Method {
 	case MethodToken:
-		if a.TokenFile == "" {
-			if os.Getenv(envToken) == "" {
-				return a, configErr("auth.token_file", "is not set and neither is the VAULT_TOKEN environment variable", "point token_file at a file holding the token, or set VAULT_TOKEN")
-			}
-			break
-		}
-		if err := checkCredentialFile("auth.token_file", a.TokenFile); err != nil {
-			return a, err
+		switch {
+		case a.TokenFile != "":
+			errs = appendNonNil(errs, checkCredentialFile("auth.token_file", a.TokenFile))
+		case os.Getenv(envToken) == "":
+			bad("auth.token_file", "is not set and neither is the VAULT_TOKEN environment variable", "point token_file at a file holding the token, or set VAULT_TOKEN")
 		}
 	case MethodAppRole:
 		switch {
 		case a.RoleID == "" && a.RoleIDFile == "":
-			return a, configErr("auth.role_id", "approle needs role_id or role_id_file", "set one of them")
+			bad("auth.role_id", "approle needs role_id or role_id_file", "set one of them")
 		case a.RoleID != "" && a.RoleIDFile != "":
-			return a, configErr("auth.role_id_file", "role_id and role_id_file are both set", "keep only one")
+			bad("auth.role_id_file", "role_id and role_id_file are both set", "keep only one")
 		case a.RoleIDFile != "":
-			if err := checkCredentialFile("auth.role_id_file", a.RoleIDFile); err != nil {
-				return a, err
-			}
+			errs = appendNonNil(errs, checkCredentialFile("auth.role_id_file", a.RoleIDFile))
 		}
 		if a.SecretIDFile != "" {
-			if err := checkCredentialFile("auth.secret_id_file", a.SecretIDFile); err != nil {
-				return a, err
-			}
+			errs = appendNonNil(errs, checkCredentialFile("auth.secret_id_file", a.SecretIDFile))
 		}
 	case MethodKubernetes:
 		if a.Role == "" {
-			return a, configErr("auth.role", "is required for the kubernetes method", "name the Vault kubernetes role")
+			bad("auth.role", "is required for the kubernetes method", "name the Vault kubernetes role")
 		}
 		if a.TokenFile == "" {
 			a.TokenFile = DefaultKubernetesTokenFile
 		}
-		if err := checkCredentialFile("auth.token_file", a.TokenFile); err != nil {
-			return a, err
-		}
+		errs = appendNonNil(errs, checkCredentialFile("auth.token_file", a.TokenFile))
 	case MethodCert:
-		if c.TLS.ClientCertFile == "" {
-			return a, configErr("tls.client_cert_file", "is required by the cert auth method", "set tls.client_cert_file and tls.client_key_file")
+		if c.TLS.ClientCertFile == "" && c.TLS.ClientKeyFile == "" {
+			bad("tls.client_cert_file", "is required by the cert auth method", "set tls.client_cert_file and tls.client_key_file")
 		}
-		if !strings.HasPrefix(c.Address, "https://") {
-			return a, configErr("address", "the cert auth method needs an https:// address", "use https")
+		if scheme == "http" {
+			bad("address", "the cert auth method needs an https:// address", "use https")
 		}
 	}
-	return a, nil
+	return a, errs
 }
 
 // checkCredentialFile checks that a credential file can be read and is not

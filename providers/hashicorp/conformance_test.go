@@ -63,7 +63,7 @@ func (h *harness) Seed(ctx context.Context, ref providers.Ref, s *providers.Secr
 func (h *harness) MakeFaultyProvider(ctx context.Context, fault providertest.Fault) (providers.Provider, error) {
 	cfg := h.config()
 	cfg.KVVersion = 2 // detection needs an answer
-	cfg.MaxRetries = -1
+	cfg.MaxAttempts = 1
 	switch fault {
 	case providertest.Denied:
 		// A valid token whose policy denies the mount, on a vault of its
@@ -89,7 +89,7 @@ func (h *harness) MakeFaultyProvider(ctx context.Context, fault providertest.Fau
 		h.t.Cleanup(srv.Close)
 		h.t.Cleanup(func() { close(hung) })
 		cfg.Address = srv.URL
-		cfg.RequestTimeout = 500 * time.Millisecond
+		cfg.Timeout = 500 * time.Millisecond
 	default:
 		return nil, providertest.ErrUnsupported
 	}

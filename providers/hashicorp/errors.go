@@ -109,7 +109,7 @@ func (p *Provider) wrap(ctx context.Context, err error) error {
 		return providers.Errorf(providers.FailedPrecondition, err, "provider is closed")
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		// The client's request_timeout, not the caller's deadline.
+		// The client's timeout, not the caller's deadline.
 		return providers.Errorf(providers.Unavailable, err, "vault did not answer within the request timeout")
 	}
 	code, reason := describe(err)

@@ -70,9 +70,10 @@ const kind = "hashicorp"
 // presence) as healthy and returns no part of it.
 const healthCheckName = "secretbroker-health-check"
 
-// New validates cfg, builds the Vault client, logs in and finds the KV
-// version of the mount. A bad configuration is a *providers.ConfigError; a
-// refused login is a classified error (providers.CodeOf says
+// New validates cfg (Config.Validate, every problem joined), builds the
+// Vault client, logs in and finds the KV version of the mount. A bad
+// configuration is a *providers.ConfigError (several joined); a refused
+// login is a classified error (providers.CodeOf says
 // PermissionDenied or InvalidArgument). When Vault cannot be reached or
 // throttles (Unavailable, ResourceExhausted), New still returns the
 // provider, logs a warning and keeps trying to log in in the background;
@@ -135,8 +136,8 @@ func (p *Provider) buildClient() error {
 	ac.Address = cfg.Address
 	ac.AgentAddress = ""
 	ac.SRVLookup = false
-	ac.Timeout = cfg.RequestTimeout
-	ac.MaxRetries = cfg.MaxRetries
+	ac.Timeout = cfg.Timeout
+	ac.MaxRetries = cfg.MaxAttempts - 1 // normalize made it at least 1
 	ac.CheckRetry = p.checkRetry
 	ac.MinRetryWait, ac.MaxRetryWait = time.Second, maxRetryWait
 	ac.Limiter = nil

@@ -79,8 +79,9 @@ func TestConfigValidation(t *testing.T) {
 		{"bad mount", func(c *Config) { c.Mount = "a//b" }, "mount"},
 		{"dot path", func(c *Config) { c.Path = "rpa/../x" }, "path"},
 		{"kv 3", func(c *Config) { c.KVVersion = 3 }, "kv_version"},
-		{"negative timeout", func(c *Config) { c.RequestTimeout = -time.Second }, "request_timeout"},
-		{"retries", func(c *Config) { c.MaxRetries = -2 }, "max_retries"},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "timeout"},
+		{"negative attempts", func(c *Config) { c.MaxAttempts = -1 }, "max_attempts"},
+		{"too many attempts", func(c *Config) { c.MaxAttempts = 11 }, "max_attempts"},
 		{"no method", func(c *Config) { c.Auth.Method = "" }, "auth.method"},
 		{"unknown method", func(c *Config) { c.Auth.Method = "ldap" }, "auth.method"},
 		{"token file missing", func(c *Config) { c.Auth.TokenFile = missing }, "auth.token_file"},
@@ -97,7 +98,8 @@ func TestConfigValidation(t *testing.T) {
 		{"k8s without role", func(c *Config) { c.Auth = AuthConfig{Method: MethodKubernetes, TokenFile: tokenFile} }, "auth.role"},
 		{"k8s default jwt missing", func(c *Config) { c.Auth = AuthConfig{Method: MethodKubernetes, Role: "r"} }, "auth.token_file"},
 		{"cert without client cert", func(c *Config) { c.Auth = AuthConfig{Method: MethodCert} }, "tls.client_cert_file"},
-		{"cert key without cert", func(c *Config) { c.TLS.ClientKeyFile = tokenFile }, "tls.client_key_file"},
+		{"cert key without cert", func(c *Config) { c.TLS.ClientKeyFile = tokenFile }, "tls.client_cert_file"},
+		{"cert without key", func(c *Config) { c.TLS.ClientCertFile = tokenFile }, "tls.client_key_file"},
 		{"bad client pair", func(c *Config) { c.TLS.ClientKeyFile = tokenFile; c.TLS.ClientCertFile = tokenFile }, "tls.client_cert_file"},
 		{"ca missing", func(c *Config) { c.TLS.CAFile = missing }, "tls.ca_file"},
 		{"ca not pem", func(c *Config) { c.TLS.CAFile = tokenFile }, "tls.ca_file"},
@@ -124,18 +126,18 @@ func TestConfigValidation(t *testing.T) {
 
 func TestNormalizeDefaults(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", "from-env")
-	c, err := Config{Address: "https://v:8200", Mount: "/kv/", Path: "/rpa/creds/", MaxRetries: -1, Auth: AuthConfig{Method: MethodToken}}.normalize()
+	c, err := Config{Address: "https://v:8200", Mount: "/kv/", Path: "/rpa/creds/", MaxAttempts: 1, Auth: AuthConfig{Method: MethodToken}}.normalize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mount != "kv" || c.Path != "rpa/creds" || c.RequestTimeout != DefaultRequestTimeout || c.MaxRetries != 0 {
+	if c.Mount != "kv" || c.Path != "rpa/creds" || c.Timeout != DefaultTimeout || c.MaxAttempts != 1 {
 		t.Fatalf("normalized %+v", c)
 	}
 	c, err = Config{Address: "https://v:8200", Auth: AuthConfig{Method: MethodAppRole, RoleID: "r"}}.normalize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mount != DefaultMount || c.Auth.Mount != "approle" || c.MaxRetries != DefaultMaxRetries {
+	if c.Mount != DefaultMount || c.Auth.Mount != "approle" || c.MaxAttempts != DefaultMaxAttempts {
 		t.Fatalf("normalized %+v", c)
 	}
 }
@@ -368,7 +370,7 @@ func TestErrorMapping(t *testing.T) {
 	f := newFakeVault(t)
 	cfg := f.tokenConfig(t)
 	cfg.KVVersion = 2
-	cfg.MaxRetries = -1
+	cfg.MaxAttempts = 1
 	p := mustNew(t, cfg)
 	cases := map[int]providers.Code{
 		400: providers.InvalidArgument,
@@ -423,7 +425,7 @@ func TestRequestTimeoutIsUnavailable(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(hung) })
-	cfg := Config{Address: srv.URL, KVVersion: 2, RequestTimeout: 200 * time.Millisecond,
+	cfg := Config{Address: srv.URL, KVVersion: 2, Timeout: 200 * time.Millisecond,
 		Auth: AuthConfig{Method: MethodToken, TokenFile: writeFile(t, "t", "tok")}}
 	// New tolerates an unresponsive vault and keeps trying.
 	p := mustNew(t, cfg)
@@ -440,7 +442,7 @@ func TestUnreachableAtStartThenRecovers(t *testing.T) {
 	f := newFakeVault(t)
 	f.set(func(f *fakeVault) { f.status = 503 }) // sealed
 	cfg := f.tokenConfig(t)
-	cfg.MaxRetries = -1
+	cfg.MaxAttempts = 1
 	p, err := New(ctxT(t), cfg, nil)
 	if err != nil {
 		t.Fatalf("New with a sealed vault: %v", err)
@@ -549,7 +551,7 @@ func TestReloginWhenRenewalFails(t *testing.T) {
 func TestReloginRetriesWithBackoff(t *testing.T) {
 	f := newFakeVault(t)
 	f.set(func(f *fakeVault) { f.ttl = 1; f.renewable = false })
-	p := mustNew(t, Config{Address: f.srv.URL, KVVersion: 2, MaxRetries: -1, Auth: AuthConfig{Method: MethodAppRole, RoleID: "r"},
+	p := mustNew(t, Config{Address: f.srv.URL, KVVersion: 2, MaxAttempts: 1, Auth: AuthConfig{Method: MethodAppRole, RoleID: "r"},
 		backoffMin: 5 * time.Millisecond, backoffMax: 20 * time.Millisecond})
 	f.set(func(f *fakeVault) { f.status = 503 })
 	waitFor(t, "failing login attempts", func() bool {
@@ -623,7 +625,7 @@ func TestCloseAbortsHungRenewal(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(hung) // before srv.Close
-	p := mustNew(t, Config{Address: srv.URL, KVVersion: 2, RequestTimeout: time.Hour, Auth: AuthConfig{Method: MethodAppRole, RoleID: "r"}})
+	p := mustNew(t, Config{Address: srv.URL, KVVersion: 2, Timeout: time.Hour, Auth: AuthConfig{Method: MethodAppRole, RoleID: "r"}})
 	// The watcher renews at once.
 	select {
 	case <-inflight:
@@ -692,7 +694,7 @@ func TestTLSAndCertLogin(t *testing.T) {
 	caFile := writeFile(t, "ca.pem", string(serverCA))
 
 	tokenFile := writeFile(t, "t", "root-token")
-	cfg := Config{Address: srv.URL, KVVersion: 2, MaxRetries: -1, Auth: AuthConfig{Method: MethodToken, TokenFile: tokenFile}}
+	cfg := Config{Address: srv.URL, KVVersion: 2, MaxAttempts: 1, Auth: AuthConfig{Method: MethodToken, TokenFile: tokenFile}}
 
 	// Untrusted server certificate: Unavailable (New tolerates it).
 	p := mustNew(t, cfg)
@@ -746,7 +748,7 @@ func TestThrottlingCarriesRetryAfter(t *testing.T) {
 	f := newFakeVault(t)
 	cfg := f.tokenConfig(t)
 	cfg.KVVersion = 2
-	cfg.MaxRetries = -1
+	cfg.MaxAttempts = 1
 	p := mustNew(t, cfg)
 	f.set(func(f *fakeVault) { f.status, f.retryAfter = 429, "7" })
 	_, err := p.Get(ctxT(t), providers.Ref{Name: "x"})
@@ -795,7 +797,7 @@ func TestCheck(t *testing.T) {
 	wantCode(t, p, p.Check(ctx), providers.PermissionDenied)
 	f.set(func(f *fakeVault) { f.denied = map[string]bool{}; f.status = 503 })
 	cfg := f.tokenConfig(t)
-	cfg.MaxRetries = -1
+	cfg.MaxAttempts = 1
 	p2 := mustNew(t, cfg) // sealed at start: New tolerates it, Check does not
 	wantCode(t, p2, p2.Check(ctx), providers.Unavailable)
 	f.set(func(f *fakeVault) { f.status = 0 })
