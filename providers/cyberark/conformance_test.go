@@ -32,14 +32,14 @@ func startServer(t *testing.T) *cyberarktest.Server {
 // baseConfig is a working configuration for srv, with tiny backoffs.
 func baseConfig(srv *cyberarktest.Server) cyberark.Config {
 	return cyberark.Config{
-		URL:                   srv.URL(),
-		AppID:                 srv.AppID(),
-		ClientCertificateFile: srv.ClientCertFile(),
-		ClientKeyFile:         srv.ClientKeyFile(),
-		CAFile:                srv.CAFile(),
-		RequestTimeout:        10 * time.Second,
-		Retries:               cyberark.RetryConfig{Attempts: 3, Backoff: time.Millisecond},
-		Logger:                quiet,
+		URL:   srv.URL(),
+		AppID: srv.AppID(),
+		TLS: cyberark.TLSConfig{ClientCertFile: srv.ClientCertFile(), ClientKeyFile: srv.ClientKeyFile(),
+			CAFile: srv.CAFile()},
+		Timeout:     10 * time.Second,
+		MaxAttempts: 3,
+		Backoff:     time.Millisecond,
+		Logger:      quiet,
 	}
 }
 

@@ -57,9 +57,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	if s.insecure {
-		s.log.Warn("cyberark: TLS certificate verification of CCP is DISABLED by insecure_skip_verify_this_is_unsafe; "+
+		s.log.Warn("cyberark: TLS certificate verification of CCP is DISABLED by tls.insecure_skip_verify_this_is_unsafe; "+
 			"anyone on the network path can impersonate CCP, see every request and hand out false passwords; "+
-			"use ca_file instead",
+			"use tls.ca_file instead",
 			"host", s.endpoint.Host)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -136,9 +136,9 @@ func (p *Provider) Check(ctx context.Context) error {
 // with ref.Reason as CCP's Reason. CCP keeps no versions: a non-empty
 // ref.Version is an InvalidArgument error. While CyberArk reports that it
 // is changing the password (PasswordChangeInProcess, APPAP282E), Get
-// retries as Config.Retries says; when it gives up, it fails with
-// Unavailable, or, with Retries.ServeDuringChange and a password in CCP's
-// last answer, returns that password with Rotating set.
+// retries as Config.MaxAttempts and Config.Backoff say; when it gives up,
+// it fails with Unavailable, or, with Config.ServeDuringChange and a
+// password in CCP's last answer, returns that password with Rotating set.
 func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cyberark: %w", err)
@@ -178,7 +178,7 @@ func (p *Provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secre
 
 // stillChanging is Get's answer when it stops waiting for a password
 // change: sec (CCP's last password, Rotating set) if there is one and
-// Retries.ServeDuringChange allows it, else Unavailable with err (or
+// Config.ServeDuringChange allows it, else Unavailable with err (or
 // errPasswordChanging) inside and the password dropped.
 func (p *Provider) stillChanging(sec *providers.Secret, err error) (*providers.Secret, error) {
 	if sec != nil && p.s.serveChanging {
@@ -238,7 +238,7 @@ func (p *Provider) requestURL(ref providers.Ref) (string, error) {
 // getOnce makes one request. A password that CCP reports as being changed
 // comes back with Rotating set. Every error is classified.
 func (p *Provider) getOnce(ctx context.Context, u string) (*providers.Secret, error) {
-	rctx, cancel := context.WithTimeout(ctx, p.s.requestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, p.s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -299,7 +300,7 @@ func TestPasswordChangeRespectsDeadline(t *testing.T) {
 	srv.Seed(safe, "rotating", map[string]string{"Content": "p"})
 	srv.SetPasswordChangeInProcess(safe, "rotating", 100)
 	cfg := baseConfig(srv)
-	cfg.Retries = cyberark.RetryConfig{Attempts: 10, Backoff: time.Hour}
+	cfg.MaxAttempts, cfg.Backoff = 10, time.Hour
 	p := newProvider(t, cfg)
 
 	// The next wait would pass the caller's deadline: give up at once with
@@ -332,7 +333,7 @@ func TestErrorCodes(t *testing.T) {
 	srv := startServer(t)
 	srv.Seed(safe, "cred", map[string]string{"Content": "Tr0ub4dor&3"})
 	cfg := baseConfig(srv)
-	cfg.Retries.Attempts = 1
+	cfg.MaxAttempts = 1
 	p := newProvider(t, cfg)
 	cases := []struct {
 		status int
@@ -464,14 +465,14 @@ func TestMalformedSuccessDoesNotLeak(t *testing.T) {
 	wantErr(t, p, err, providers.NotFound, "APPAP004E")
 }
 
-func TestRequestTimeout(t *testing.T) {
+func TestTimeout(t *testing.T) {
 	srv := startServer(t)
 	srv.SetFault(cyberarktest.Hung)
 	cfg := baseConfig(srv)
-	cfg.RequestTimeout = 50 * time.Millisecond
+	cfg.Timeout = 50 * time.Millisecond
 	p := newProvider(t, cfg)
 	_, err := p.Get(ctxT(t), ref("cred")) // the caller's deadline is far away
-	wantErr(t, p, err, providers.Unavailable, "request_timeout")
+	wantErr(t, p, err, providers.Unavailable, "configured timeout")
 }
 
 func TestHungHonoursCallerDeadline(t *testing.T) {
@@ -503,16 +504,16 @@ func TestMutualTLS(t *testing.T) {
 
 	cases := map[string]func(*cyberark.Config){
 		"no client certificate": func(c *cyberark.Config) {
-			c.ClientCertificateFile, c.ClientKeyFile = "", ""
+			c.TLS.ClientCertFile, c.TLS.ClientKeyFile = "", ""
 		},
 		"client certificate from another CA": func(c *cyberark.Config) {
-			c.ClientCertificateFile, c.ClientKeyFile = srv.UntrustedClientCertFile(), srv.UntrustedClientKeyFile()
+			c.TLS.ClientCertFile, c.TLS.ClientKeyFile = srv.UntrustedClientCertFile(), srv.UntrustedClientKeyFile()
 		},
 		"server CA not trusted": func(c *cyberark.Config) {
-			c.CAFile = ""
+			c.TLS.CAFile = ""
 		},
 		"server name not in certificate": func(c *cyberark.Config) {
-			c.ServerName = "ccp.example.com"
+			c.TLS.ServerName = "ccp.example.com"
 		},
 	}
 	for name, mod := range cases {
@@ -534,7 +535,7 @@ func TestMutualTLS(t *testing.T) {
 
 	t.Run("server name override", func(t *testing.T) {
 		cfg := baseConfig(srv)
-		cfg.ServerName = "localhost" // listed in the certificate; URL says 127.0.0.1
+		cfg.TLS.ServerName = "localhost" // listed in the certificate; URL says 127.0.0.1
 		p := newProvider(t, cfg)
 		if _, err := p.Get(ctxT(t), ref("cred")); err != nil {
 			t.Fatalf("Get: %v", err)
@@ -547,8 +548,8 @@ func TestInsecureSkipVerify(t *testing.T) {
 	srv.Seed(safe, "cred", map[string]string{"Content": "x"})
 	var logs bytes.Buffer
 	cfg := baseConfig(srv)
-	cfg.CAFile = ""
-	cfg.InsecureSkipVerifyThisIsUnsafe = true
+	cfg.TLS.CAFile = ""
+	cfg.TLS.InsecureSkipVerifyThisIsUnsafe = true
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	p := newProvider(t, cfg)
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "insecure_skip_verify_this_is_unsafe") {
@@ -603,21 +604,22 @@ func TestConfigValidation(t *testing.T) {
 		{"query_format unknown", func(c *cyberark.Config) { c.QueryFormat = "fuzzy" }, "query_format"},
 		{"folder with ; in query mode", func(c *cyberark.Config) { c.QueryFormat = "exact"; c.Folder = "a;b" }, "folder"},
 		{"connection_timeout negative", func(c *cyberark.Config) { c.ConnectionTimeout = -1 }, "connection_timeout"},
-		{"connection_timeout too long", func(c *cyberark.Config) { c.ConnectionTimeout = 10 }, "connection_timeout"}, // request_timeout is 10s
-		{"request_timeout negative", func(c *cyberark.Config) { c.RequestTimeout = -time.Second }, "request_timeout"},
-		{"attempts negative", func(c *cyberark.Config) { c.Retries.Attempts = -1 }, "retries.attempts"},
-		{"attempts too many", func(c *cyberark.Config) { c.Retries.Attempts = 1000 }, "retries.attempts"},
-		{"backoff negative", func(c *cyberark.Config) { c.Retries.Backoff = -time.Second }, "retries.backoff"},
-		{"cert without key", func(c *cyberark.Config) { c.ClientKeyFile = "" }, "client_key_file"},
-		{"key without cert", func(c *cyberark.Config) { c.ClientCertificateFile = "" }, "client_certificate_file"},
-		{"cert file missing", func(c *cyberark.Config) { c.ClientCertificateFile = missing }, "client_certificate_file"},
-		{"key file missing", func(c *cyberark.Config) { c.ClientKeyFile = missing }, "client_key_file"},
-		{"cert file garbage", func(c *cyberark.Config) { c.ClientCertificateFile = garbage }, "client_key_file"},
-		{"cert and key mismatched", func(c *cyberark.Config) { c.ClientKeyFile = srv.UntrustedClientKeyFile() }, "client_key_file"},
-		{"ca file missing", func(c *cyberark.Config) { c.CAFile = missing }, "ca_file"},
-		{"ca file garbage", func(c *cyberark.Config) { c.CAFile = garbage }, "ca_file"},
-		{"insecure with ca_file", func(c *cyberark.Config) { c.InsecureSkipVerifyThisIsUnsafe = true }, "insecure_skip_verify_this_is_unsafe"},
-		{"server_name with port", func(c *cyberark.Config) { c.ServerName = "host:443" }, "server_name"},
+		{"connection_timeout too long", func(c *cyberark.Config) { c.ConnectionTimeout = 10 }, "connection_timeout"}, // timeout is 10s
+		{"timeout negative", func(c *cyberark.Config) { c.Timeout = -time.Second }, "timeout"},
+		{"attempts negative", func(c *cyberark.Config) { c.MaxAttempts = -1 }, "max_attempts"},
+		{"attempts too many", func(c *cyberark.Config) { c.MaxAttempts = 1000 }, "max_attempts"},
+		{"backoff negative", func(c *cyberark.Config) { c.Backoff = -time.Second }, "backoff"},
+		{"writable", func(c *cyberark.Config) { c.Writable = true }, "writable"},
+		{"cert without key", func(c *cyberark.Config) { c.TLS.ClientKeyFile = "" }, "tls.client_key_file"},
+		{"key without cert", func(c *cyberark.Config) { c.TLS.ClientCertFile = "" }, "tls.client_cert_file"},
+		{"cert file missing", func(c *cyberark.Config) { c.TLS.ClientCertFile = missing }, "tls.client_cert_file"},
+		{"key file missing", func(c *cyberark.Config) { c.TLS.ClientKeyFile = missing }, "tls.client_key_file"},
+		{"cert file garbage", func(c *cyberark.Config) { c.TLS.ClientCertFile = garbage }, "tls.client_key_file"},
+		{"cert and key mismatched", func(c *cyberark.Config) { c.TLS.ClientKeyFile = srv.UntrustedClientKeyFile() }, "tls.client_key_file"},
+		{"ca file missing", func(c *cyberark.Config) { c.TLS.CAFile = missing }, "tls.ca_file"},
+		{"ca file garbage", func(c *cyberark.Config) { c.TLS.CAFile = garbage }, "tls.ca_file"},
+		{"insecure with ca_file", func(c *cyberark.Config) { c.TLS.InsecureSkipVerifyThisIsUnsafe = true }, "tls.insecure_skip_verify_this_is_unsafe"},
+		{"server_name with port", func(c *cyberark.Config) { c.TLS.ServerName = "host:443" }, "tls.server_name"},
 		{"check_safe control character", func(c *cyberark.Config) { c.CheckSafe = "a\tb" }, "check_safe"},
 		{"check_safe with ; in query mode", func(c *cyberark.Config) { c.QueryFormat = "regexp"; c.CheckSafe = "a;b" }, "check_safe"},
 	}
@@ -625,6 +627,9 @@ func TestConfigValidation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := baseConfig(srv)
 			c.mod(&cfg)
+			if got := fieldsOf(t, cfg.Validate()); !slices.Equal(got, []string{c.field}) {
+				t.Fatalf("Validate: fields %v, want [%s]", got, c.field)
+			}
 			p, err := cyberark.New(ctxT(t), cfg)
 			if err == nil {
 				p.Close()
@@ -652,12 +657,11 @@ func TestConfigDefaults(t *testing.T) {
 	srv.Seed(safe, "cred", map[string]string{"Content": "x"})
 	// Only the required fields and the TLS files: defaults do the rest.
 	cfg := cyberark.Config{
-		URL:                   srv.URL() + "/",
-		AppID:                 srv.AppID(),
-		ClientCertificateFile: srv.ClientCertFile(),
-		ClientKeyFile:         srv.ClientKeyFile(),
-		CAFile:                srv.CAFile(),
-		Logger:                quiet,
+		URL:   srv.URL() + "/",
+		AppID: srv.AppID(),
+		TLS: cyberark.TLSConfig{ClientCertFile: srv.ClientCertFile(), ClientKeyFile: srv.ClientKeyFile(),
+			CAFile: srv.CAFile()},
+		Logger: quiet,
 	}
 	p := newProvider(t, cfg)
 	if _, err := p.Get(ctxT(t), ref("cred")); err != nil {
@@ -673,7 +677,7 @@ func TestServeDuringChange(t *testing.T) {
 	srv := startServer(t)
 	srv.Seed(safe, "rotating", map[string]string{"Content": "old-password", "UserName": "u"})
 	cfg := baseConfig(srv) // 3 attempts
-	cfg.Retries.ServeDuringChange = true
+	cfg.ServeDuringChange = true
 	p := newProvider(t, cfg)
 
 	// Still changing after every attempt: the last answer is served, marked.
@@ -705,7 +709,7 @@ func TestServeDuringChange(t *testing.T) {
 	srv2.Seed(safe, "rotating", map[string]string{"Content": "old-password"})
 	srv2.SetPasswordChangeInProcess(safe, "rotating", 100)
 	cfg = baseConfig(srv2)
-	cfg.Retries = cyberark.RetryConfig{Attempts: 10, Backoff: time.Hour, ServeDuringChange: true}
+	cfg.MaxAttempts, cfg.Backoff, cfg.ServeDuringChange = 10, time.Hour, true
 	p = newProvider(t, cfg)
 	got, err = p.Get(ctxT(t), ref("rotating"))
 	if err != nil || !got.Rotating {
@@ -779,7 +783,7 @@ func TestCheck(t *testing.T) {
 	down.URL = "https://" + closedAddr()
 	wantErr(t, p, newProvider(t, down).Check(ctx), providers.Unavailable, "connection refused")
 	untrusted := baseConfig(srv)
-	untrusted.CAFile = ""
+	untrusted.TLS.CAFile = ""
 	wantErr(t, p, newProvider(t, untrusted).Check(ctx), providers.Unavailable, "certificate not trusted")
 
 	canceled, cancel := context.WithCancel(ctx)

@@ -25,9 +25,9 @@
 // password.
 //
 // While CyberArk changes a password (PasswordChangeInProcess true, or
-// APPAP282E), Get retries as Config.Retries says. When it gives up it
-// fails with Unavailable, unless Retries.ServeDuringChange is set and
-// CCP's last answer carried the password: that password is then returned
+// APPAP282E), Get retries as Config.MaxAttempts and Config.Backoff say.
+// When it gives up it fails with Unavailable, unless
+// Config.ServeDuringChange is set and CCP's last answer carried the password: that password is then returned
 // with Secret.Rotating set, so that no cache keeps it as current.
 //
 // Sources for the protocol (checked while writing this package; CyberArk

@@ -200,9 +200,9 @@ func (e *APIError) reason() string {
 
 const (
 	reasonPasswordChange = "CyberArk is changing this password (PasswordChangeInProcess); try again shortly"
-	reasonTLSHint        = "check the server certificate, ca_file, server_name and the client certificate"
+	reasonTLSHint        = "check the server certificate, tls.ca_file, tls.server_name and the client certificate"
 	reasonUnreachable    = "CyberArk CCP is unreachable"
-	reasonRequestTimeout = "CyberArk CCP did not answer within request_timeout"
+	reasonRequestTimeout = "CyberArk CCP did not answer within the configured timeout"
 )
 
 // maxMessage bounds the ErrorMsg kept in an APIError.

@@ -20,16 +20,17 @@ app_id: secretbroker
 folder: Root\RPA
 query_format: exact
 connection_timeout: 10
-client_certificate_file: /etc/sb/client.pem
-client_key_file: /etc/sb/client-key.pem
-ca_file: /etc/sb/ca.pem
-server_name: ccp.example.com
-insecure_skip_verify_this_is_unsafe: false
-request_timeout: 20s
-retries:
-  attempts: 5
-  backoff: 250ms
-  serve_during_change: true
+tls:
+  client_cert_file: /etc/sb/client.pem
+  client_key_file: /etc/sb/client-key.pem
+  ca_file: /etc/sb/ca.pem
+  server_name: ccp.example.com
+  insecure_skip_verify_this_is_unsafe: false
+writable: false
+timeout: 20s
+max_attempts: 5
+backoff: 250ms
+serve_during_change: true
 check_safe: RPA-Health
 `
 	dec := yaml.NewDecoder(strings.NewReader(doc))
@@ -41,19 +42,28 @@ check_safe: RPA-Health
 	want := cyberark.Config{
 		URL: "https://ccp.example.com", WebService: "AIMWebServiceCert", AppID: "secretbroker",
 		Folder: `Root\RPA`, QueryFormat: "exact", ConnectionTimeout: 10,
-		ClientCertificateFile: "/etc/sb/client.pem", ClientKeyFile: "/etc/sb/client-key.pem",
-		CAFile: "/etc/sb/ca.pem", ServerName: "ccp.example.com",
-		RequestTimeout: 20 * time.Second,
-		Retries:        cyberark.RetryConfig{Attempts: 5, Backoff: 250 * time.Millisecond, ServeDuringChange: true},
-		CheckSafe:      "RPA-Health",
+		TLS: cyberark.TLSConfig{ClientCertFile: "/etc/sb/client.pem", ClientKeyFile: "/etc/sb/client-key.pem",
+			CAFile: "/etc/sb/ca.pem", ServerName: "ccp.example.com"},
+		Timeout:     20 * time.Second,
+		MaxAttempts: 5, Backoff: 250 * time.Millisecond, ServeDuringChange: true,
+		CheckSafe: "RPA-Health",
 	}
 	if cfg != want {
 		t.Errorf("decoded %+v\nwant    %+v", cfg, want)
 	}
 
-	dec = yaml.NewDecoder(strings.NewReader("url: https://x\ninsecure_skip_verify: true\n"))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err == nil {
-		t.Error("a shorter spelling of the insecure flag was accepted")
+	// A shorter spelling of the insecure flag, and the old spellings of
+	// the settings that every provider block now names alike, are refused.
+	for _, bad := range []string{
+		"tls: {insecure_skip_verify: true}\n",
+		"client_certificate_file: /etc/sb/client.pem\n", "client_key_file: /etc/sb/k.pem\n",
+		"ca_file: /etc/sb/ca.pem\n", "server_name: ccp\n", "insecure_skip_verify_this_is_unsafe: true\n",
+		"request_timeout: 20s\n", "retries: {attempts: 5}\n", "tls: {client_certificate_file: /etc/sb/c.pem}\n",
+	} {
+		dec = yaml.NewDecoder(strings.NewReader("url: https://x\n" + bad))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cyberark.Config{}); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }
