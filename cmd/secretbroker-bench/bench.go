@@ -382,6 +382,10 @@ func (b *bench) memory(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
+	idleMet, err := d.metrics(ctx)
+	if err != nil {
+		return err
+	}
 	admin, err := b.pki.dial(d.addr, b.pki.admin)
 	if err != nil {
 		return err
@@ -426,7 +430,8 @@ func (b *bench) memory(ctx context.Context, n int) error {
 		return err
 	}
 	row := Mem{Credentials: n, CacheEntries: met.sum("secretbroker_cache_entries"), CacheBytes: met.sum("secretbroker_cache_bytes"),
-		IdleRSSMiB: mib(idle.VmRSS), VmRSSMiB: mib(mem.VmRSS), RssAnonMiB: mib(mem.RssAnon), RssFileMiB: mib(mem.RssFile), VmHWMMiB: mib(mem.VmHWM),
+		IdleRSSMiB: mib(idle.VmRSS), IdleRssAnonMiB: mib(idle.RssAnon), IdleGoHeapMiB: idleMet.sum("go_memstats_heap_inuse_bytes") / (1 << 20),
+		AnonPerCredential: float64(mem.RssAnon-idle.RssAnon) / float64(n), VmRSSMiB: mib(mem.VmRSS), RssAnonMiB: mib(mem.RssAnon), RssFileMiB: mib(mem.RssFile), VmHWMMiB: mib(mem.VmHWM),
 		GoHeapMiB: met.sum("go_memstats_heap_inuse_bytes") / (1 << 20), PutPerSecond: putRate}
 	switch n {
 	case 10_000:

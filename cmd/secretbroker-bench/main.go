@@ -103,11 +103,16 @@ The figures:
   stores N user-defined credentials (PutCredential) and serves each once,
   so each is cached:
     CACHE ENTRIES  secretbroker_cache_entries of the daemon's /metrics
-    IDLE RSS       VmRSS after start, before any request
-    VmRSS          resident memory then (RssAnon: heap and stacks; RssFile:
-                   mapped files, mostly the store's pages)
-    GO HEAP        go_memstats_heap_inuse_bytes of /metrics
-    PUT/S          PutCredential calls per second while storing them
+    VmRSS          resident memory from /proc/PID/status, then: RssAnon
+                   (heap, stacks) plus RssFile (mapped files: the daemon's
+                   own binary, about 18 MiB, and the store's pages)
+    GO HEAP        go_memstats_heap_inuse_bytes of /metrics (live data and
+                   garbage not yet collected)
+    IDLE VmRSS, IDLE RssAnon  the same daemon just started, before any
+                   request
+    ANON/CRED      (RssAnon - IDLE RssAnon) / N: bytes per cached credential
+    PUT/S          PutCredential calls per second while storing them (each
+                   one a transaction of the embedded store)
     TARGET         VmRSS under 40 MiB for 10,000, under 100 MiB for 100,000
 
   Ready: time from starting the process to /readyz answering 200 (polled

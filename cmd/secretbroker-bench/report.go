@@ -108,13 +108,20 @@ type Mem struct {
 	Credentials  int     `json:"credentials"`
 	CacheEntries float64 `json:"cache_entries"`
 	CacheBytes   float64 `json:"cache_bytes"`
-	IdleRSSMiB   float64 `json:"idle_vmrss_mib"`
-	VmRSSMiB     float64 `json:"vmrss_mib"`
-	RssAnonMiB   float64 `json:"rssanon_mib"`
-	RssFileMiB   float64 `json:"rssfile_mib"`
-	VmHWMMiB     float64 `json:"vmhwm_mib"`
-	GoHeapMiB    float64 `json:"go_heap_inuse_mib"`
-	TargetMiB    float64 `json:"target_mib,omitempty"`
+	// Idle figures are those of the same daemon just started, before any
+	// request.
+	IdleRSSMiB     float64 `json:"idle_vmrss_mib"`
+	IdleRssAnonMiB float64 `json:"idle_rssanon_mib"`
+	IdleGoHeapMiB  float64 `json:"idle_go_heap_inuse_mib"`
+	// AnonPerCredential is the growth of RssAnon from idle, in bytes per
+	// credential cached.
+	AnonPerCredential float64 `json:"rssanon_bytes_per_credential"`
+	VmRSSMiB          float64 `json:"vmrss_mib"`
+	RssAnonMiB        float64 `json:"rssanon_mib"`
+	RssFileMiB        float64 `json:"rssfile_mib"`
+	VmHWMMiB          float64 `json:"vmhwm_mib"`
+	GoHeapMiB         float64 `json:"go_heap_inuse_mib"`
+	TargetMiB         float64 `json:"target_mib,omitempty"`
 	// PutPerSecond is the rate at which PutCredential stored them.
 	PutPerSecond float64 `json:"put_per_second"`
 }
@@ -199,14 +206,14 @@ func (r *Report) print(w io.Writer) {
 	if len(r.Memory) > 0 {
 		fmt.Fprintf(w, "\nResident memory of the daemon holding cached credentials (embedded store, audit on)\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "CREDENTIALS\tCACHE ENTRIES\tIDLE RSS\tVmRSS\tRssAnon\tRssFile\tGO HEAP\tPUT/S\tTARGET\t\t")
+		fmt.Fprintln(tw, "CREDENTIALS\tCACHE ENTRIES\tVmRSS\tRssAnon\tRssFile\tGO HEAP\tIDLE VmRSS\tIDLE RssAnon\tANON/CRED\tPUT/S\tTARGET (VmRSS)\t\t")
 		for _, m := range r.Memory {
 			target, v := "-", ""
 			if m.TargetMiB > 0 {
 				target, v = fmt.Sprintf("< %.0f MiB", m.TargetMiB), verdict(m.VmRSSMiB < m.TargetMiB)
 			}
-			fmt.Fprintf(tw, "%d\t%.0f\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%.0f\t%s\t%s\t\n", m.Credentials, m.CacheEntries,
-				m.IdleRSSMiB, m.VmRSSMiB, m.RssAnonMiB, m.RssFileMiB, m.GoHeapMiB, m.PutPerSecond, target, v)
+			fmt.Fprintf(tw, "%d\t%.0f\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%.1f MiB\t%.0f B\t%.0f\t%s\t%s\t\n", m.Credentials, m.CacheEntries,
+				m.VmRSSMiB, m.RssAnonMiB, m.RssFileMiB, m.GoHeapMiB, m.IdleRSSMiB, m.IdleRssAnonMiB, m.AnonPerCredential, m.PutPerSecond, target, v)
 		}
 		tw.Flush()
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
 	vaulthttp "github.com/hashicorp/vault/http"
 	"github.com/hashicorp/vault/vault"
@@ -169,7 +170,8 @@ lockers:
 // benchmark ends.
 func startBenchVault(tb testing.TB) (addr, root string) {
 	tb.Helper()
-	core, _, root := vault.TestCoreUnsealedWithConfig(tb, &vault.CoreConfig{CredentialBackends: credentialBackends()})
+	// A silent core: its debug log would compete with the load for CPU.
+	core, _, root := vault.TestCoreUnsealedWithConfig(tb, &vault.CoreConfig{Logger: hclog.NewNullLogger()})
 	ln, addr := vaulthttp.TestServer(tb, core)
 	tb.Cleanup(func() { ln.Close() })
 	return addr, root
