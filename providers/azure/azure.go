@@ -66,18 +66,14 @@ var (
 	versionRE    = regexp.MustCompile(`^[0-9a-zA-Z]{1,64}$`)
 )
 
-// New validates cfg, builds the azidentity credential it names and the Key
-// Vault client. It makes no request: a wrong credential shows on the first
+// New validates cfg (Config.Validate, every problem joined), builds the
+// azidentity credential it names and the Key Vault client. It makes no request: a wrong credential shows on the first
 // Get. Configuration errors are *providers.ConfigError.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
-	cred, err := s.credential()
+	s, cred, err := cfg.prepare() // Validate's checks, all of them
 	if err != nil {
 		return nil, err
 	}

@@ -34,9 +34,9 @@ func newServer(t *testing.T) *azuretest.Server {
 	return azuretest.NewServer(t, azuretest.Options{ClientCertificate: sharedCert()})
 }
 
-// fastRetry keeps fault tests short: one retry after 10ms, and a
-// Retry-After longer than 100ms ends the retries.
-var fastRetry = azure.RetryOptions{MaxRetries: 1, Delay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
+// fastRetry keeps fault tests short: with max_attempts 2, one retry after
+// 10ms, and a Retry-After longer than 100ms ends the retries.
+var fastRetry = azure.RetryOptions{Delay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
 
 // seedConfig is the seed's configuration (TenantId, ClientId, VaultName,
 // CertificateFile), plus what a test needs to reach the in-process vault:
@@ -50,8 +50,9 @@ func seedConfig(srv *azuretest.Server) azure.Config {
 			ClientID:        srv.ClientID,
 			CertificateFile: srv.CertificatePEMFile,
 		},
-		CAFile:      srv.CAFile,
+		TLS:         azure.TLSConfig{CAFile: srv.CAFile},
 		DialContext: srv.DialContext,
+		MaxAttempts: 2,
 		Retry:       fastRetry,
 	}
 }
@@ -224,12 +225,13 @@ func TestLoopbackConfigOnly(t *testing.T) {
 		VaultURL:                 srv.LoopbackVaultURL(),
 		AuthorityHost:            srv.AuthorityHost(),
 		DisableInstanceDiscovery: true,
-		CAFile:                   srv.CAFile,
+		TLS:                      azure.TLSConfig{CAFile: srv.CAFile},
 		Auth: azure.AuthConfig{
 			Mode: azure.ModeClientCertificate, TenantID: srv.TenantID, ClientID: srv.ClientID,
 			CertificateFile: srv.CertificatePEMFile,
 		},
-		Retry: fastRetry,
+		MaxAttempts: 2,
+		Retry:       fastRetry,
 	}
 	s, err := mustNew(t, cfg).Get(ctxT(t), ref("a"))
 	if err != nil {
@@ -285,7 +287,7 @@ func TestChallengeVerificationIsOn(t *testing.T) {
 func TestUntrustedTLS(t *testing.T) {
 	srv := newServer(t)
 	cfg := seedConfig(srv)
-	cfg.CAFile = ""
+	cfg.TLS.CAFile = ""
 	p := mustNew(t, cfg)
 	_, err := p.Get(ctxT(t), ref("a"))
 	wantCode(t, p, err, providers.Unavailable, "not trusted")
@@ -526,7 +528,7 @@ func TestCheck(t *testing.T) {
 	wantCode(t, p, mustNew(t, bad).Check(ctxT(t)), providers.PermissionDenied, "")
 	// An untrusted vault is Unavailable.
 	untrusted := seedConfig(srv)
-	untrusted.CAFile = ""
+	untrusted.TLS.CAFile = ""
 	wantCode(t, p, mustNew(t, untrusted).Check(ctxT(t)), providers.Unavailable, "not trusted")
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -2,9 +2,12 @@ package azure
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -59,10 +62,10 @@ type Config struct {
 	// tests); the configuration is then responsible for naming a trustworthy
 	// authority_host. Default false.
 	DisableInstanceDiscovery bool `yaml:"disable_instance_discovery"`
-	// CAFile is a PEM bundle of extra certificate authorities trusted for TLS
-	// to the vault and the authority, in addition to the system's, for
-	// TLS-inspecting proxies. Example: /etc/ssl/corp-proxy-ca.pem.
-	CAFile string `yaml:"ca_file"`
+	// TLS configures TLS to the vault and the authority. Its only field
+	// here is ca_file (Key Vault takes no client certificate, and the
+	// certificate names are the SDK's to check).
+	TLS TLSConfig `yaml:"tls"`
 	// UsernameTag is the name of the secret tag that holds the username of a
 	// plain-value secret. Default "username".
 	UsernameTag string `yaml:"username_tag"`
@@ -70,13 +73,37 @@ type Config struct {
 	// provider (Put = set a new version, Delete = soft delete). The identity
 	// then needs the secrets set and delete permissions. Default false.
 	Writable bool `yaml:"writable"`
+	// Timeout bounds each HTTP request to the vault or the authority, each
+	// try of a retried request on its own (the caller's deadline still
+	// applies when it is shorter). Default 30s. Example "10s". It is the
+	// SDK's own bound per try; the daemon's protection block (protection:
+	// {timeout, ...} beside this block) bounds the whole call, its retries
+	// included.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts is how many times the SDK tries a request that failed
+	// with a connection error, 408, 429 or 5xx, the first try included: 1
+	// disables retries, at most 10. Default 0: the SDK's 4 (3 retries, the
+	// first after 800ms, honouring Retry-After). These are the SDK's own
+	// retries; the daemon's protection block adds retries with backoff and
+	// a circuit breaker around them.
+	MaxAttempts int `yaml:"max_attempts"`
 
 	// DialContext, when set, replaces the dialer of the provider's HTTP
 	// transport (tests reach an in-process vault through it).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error) `yaml:"-"`
-	// Retry tunes the SDK's retry policy; the zero value keeps the SDK's
-	// defaults (3 retries, 800ms initial delay).
+	// Retry tunes the delays of the SDK's retry policy; the zero value
+	// keeps the SDK's defaults (800ms initial delay, 60s at most).
 	Retry RetryOptions `yaml:"-"`
+}
+
+// TLSConfig configures TLS to Azure.
+type TLSConfig struct {
+	// CAFile is a PEM bundle of extra certificate authorities trusted for
+	// TLS to the vault and the authority, in addition to the system's (for
+	// TLS-inspecting proxies, which often leave some hosts uninspected).
+	// Unlike the hashicorp and cyberark kinds' ca_file, it does not replace
+	// the system roots. Example: /etc/ssl/corp-proxy-ca.pem.
+	CAFile string `yaml:"ca_file"`
 }
 
 // AuthConfig selects and configures the azidentity credential. Secrets are
@@ -128,11 +155,9 @@ type AuthConfig struct {
 	TokenFile string `yaml:"token_file"`
 }
 
-// RetryOptions tunes the SDK's retry policy (programmatic use and tests).
+// RetryOptions tunes the delays of the SDK's retry policy (programmatic
+// use and tests); Config.MaxAttempts says how many tries.
 type RetryOptions struct {
-	// MaxRetries is the number of retries after the first try; 0 keeps the
-	// SDK default (3), a negative value means no retries.
-	MaxRetries int
 	// Delay is the initial delay between tries; 0 keeps the SDK default.
 	Delay time.Duration
 	// MaxDelay caps the delay, including one asked for by a Retry-After
@@ -156,6 +181,13 @@ const (
 
 // DefaultUsernameTag is the default Config.UsernameTag.
 const DefaultUsernameTag = "username"
+
+// DefaultTimeout bounds one try of an HTTP request when Config.Timeout is
+// zero.
+const DefaultTimeout = 30 * time.Second
+
+// maxAttempts is the most Config.MaxAttempts may say.
+const maxAttempts = 10
 
 // Environment variables read for defaults, as azidentity names them.
 const (
@@ -201,42 +233,75 @@ func configErr(field, problem, fix string) *providers.ConfigError {
 	return &providers.ConfigError{Field: field, Problem: problem, Fix: fix}
 }
 
-// validate checks cfg and resolves its defaults. It reads ca_file but no
-// credential files.
+// Validate checks cfg without contacting Azure and returns every problem
+// (joined with errors.Join), each a *providers.ConfigError: the vault
+// (exactly one of vault_url and vault_name, each well formed), cloud,
+// authority_host, timeout and max_attempts, tls.ca_file (readable, at
+// least one certificate), and the auth block: the fields of its mode, the
+// tenant and client IDs (from the configuration or the AZURE_*
+// environment), and the files of the mode (a client secret file that is
+// readable and not empty, or AZURE_CLIENT_SECRET; a certificate file with
+// a usable certificate and key; a password file; a token file). When all
+// of that holds it builds the credential as New does, which makes no
+// request. No file's content is reported.
+func (cfg Config) Validate() error {
+	_, _, err := cfg.prepare()
+	return err
+}
+
+// prepare validates cfg and builds its credential: everything New does
+// short of the Key Vault client.
+func (cfg Config) prepare() (*settings, azcore.TokenCredential, error) {
+	s, err := cfg.validate()
+	if err != nil {
+		return nil, nil, err
+	}
+	cred, err := s.credential()
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, cred, nil
+}
+
+// validate checks cfg, returning every problem joined, and resolves its
+// defaults. It reads ca_file and checks the credential files.
 func (cfg Config) validate() (*settings, error) {
+	var errs []error
+	bad := func(field, problem, fix string) { errs = append(errs, configErr(field, problem, fix)) }
 	s := &settings{writable: cfg.Writable, disableID: cfg.DisableInstanceDiscovery}
 
 	var ci cloudInfo
 	if cfg.Cloud != "" {
-		c, ok := clouds[strings.ToLower(cfg.Cloud)]
-		if !ok {
-			return nil, configErr("cloud", fmt.Sprintf("unknown cloud %q", cfg.Cloud),
+		if c, ok := clouds[strings.ToLower(cfg.Cloud)]; ok {
+			ci = c
+			s.authority = c.authority
+		} else {
+			bad("cloud", fmt.Sprintf("unknown cloud %q", cfg.Cloud),
 				`use "public", "usgovernment" or "china", or set authority_host and vault_suffix`)
 		}
-		ci = c
-		s.authority = c.authority
 	}
 
 	switch {
 	case cfg.VaultURL != "" && cfg.VaultName != "":
-		return nil, configErr("vault_url", "vault_url and vault_name are both set", "set only one of them")
+		bad("vault_url", "vault_url and vault_name are both set", "set only one of them")
 	case cfg.VaultURL == "" && cfg.VaultName == "":
-		return nil, configErr("vault_name", "no vault is configured",
+		bad("vault_name", "no vault is configured",
 			`set vault_name (such as "rpa-prod") or vault_url (such as "https://rpa-prod.vault.azure.net")`)
 	case cfg.VaultURL != "":
 		if cfg.VaultSuffix != "" {
-			return nil, configErr("vault_suffix", "vault_suffix only applies to vault_name", "remove vault_suffix, or use vault_name instead of vault_url")
+			bad("vault_suffix", "vault_suffix only applies to vault_name", "remove vault_suffix, or use vault_name instead of vault_url")
 		}
 		u, err := url.Parse(cfg.VaultURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return nil, configErr("vault_url", "not a vault URL",
+			bad("vault_url", "not a vault URL",
 				`write the vault's https URL without a path, such as "https://rpa-prod.vault.azure.net"`)
+		} else {
+			s.vaultURL = "https://" + u.Host
 		}
-		s.vaultURL = "https://" + u.Host
 	default:
 		if !vaultNameRE.MatchString(cfg.VaultName) || strings.Contains(cfg.VaultName, "--") {
-			return nil, configErr("vault_name", fmt.Sprintf("%q is not a Key Vault name", cfg.VaultName),
+			bad("vault_name", fmt.Sprintf("%q is not a Key Vault name", cfg.VaultName),
 				"a vault name has 3-24 letters, digits and single hyphens, starts with a letter and ends with a letter or digit")
 		}
 		suffix := cfg.VaultSuffix
@@ -248,7 +313,7 @@ func (cfg Config) validate() (*settings, error) {
 		}
 		suffix = strings.TrimPrefix(suffix, ".")
 		if !hostRE.MatchString(suffix) {
-			return nil, configErr("vault_suffix", fmt.Sprintf("%q is not a DNS suffix", cfg.VaultSuffix),
+			bad("vault_suffix", fmt.Sprintf("%q is not a DNS suffix", cfg.VaultSuffix),
 				`write a DNS suffix such as "vault.azure.net" or "vault.usgovcloudapi.net"`)
 		}
 		s.vaultURL = "https://" + strings.ToLower(cfg.VaultName) + "." + suffix
@@ -257,15 +322,34 @@ func (cfg Config) validate() (*settings, error) {
 	if cfg.AuthorityHost != "" {
 		u, err := url.Parse(cfg.AuthorityHost)
 		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return nil, configErr("authority_host", "not an https URL",
+			bad("authority_host", "not an https URL",
 				`write the authority's https URL, such as "https://login.microsoftonline.us/"`)
+		} else {
+			s.authority = strings.TrimSuffix(u.String(), "/") + "/"
 		}
-		s.authority = strings.TrimSuffix(u.String(), "/") + "/"
 	}
 
 	s.usernameTag = cfg.UsernameTag
 	if s.usernameTag == "" {
 		s.usernameTag = DefaultUsernameTag
+	}
+
+	timeout := cfg.Timeout
+	switch {
+	case timeout < 0:
+		bad("timeout", "must not be negative", `write a duration such as "10s", or leave it out for 30s`)
+	case timeout == 0:
+		timeout = DefaultTimeout
+	}
+	var retries int32 // 0: the SDK's default
+	switch {
+	case cfg.MaxAttempts < 0 || cfg.MaxAttempts > maxAttempts:
+		bad("max_attempts", fmt.Sprintf("must be between 1 and %d", maxAttempts),
+			"write 1 for no retries, or leave it out for the SDK's default of 4")
+	case cfg.MaxAttempts == 1:
+		retries = -1 // the SDK's spelling of "no retries"
+	case cfg.MaxAttempts > 1:
+		retries = int32(cfg.MaxAttempts - 1)
 	}
 
 	// One HTTP transport for the vault and the authority, so that ca_file
@@ -277,19 +361,19 @@ func (cfg Config) validate() (*settings, error) {
 		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 	}
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, configErr("ca_file", fmt.Sprintf("cannot read: %v", err), "name a readable PEM file of CA certificates")
+	if cfg.TLS.CAFile != "" {
+		if pem, err := os.ReadFile(cfg.TLS.CAFile); err != nil {
+			bad("tls.ca_file", "cannot be read: "+fileProblem(err), "name a readable PEM file of CA certificates")
+		} else {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				bad("tls.ca_file", "holds no PEM certificate", "name a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)")
+			}
+			tr.TLSClientConfig.RootCAs = pool
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, configErr("ca_file", "holds no PEM certificate", "name a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)")
-		}
-		tr.TLSClientConfig.RootCAs = pool
 	}
 	if cfg.DialContext != nil {
 		tr.DialContext = cfg.DialContext
@@ -301,7 +385,8 @@ func (cfg Config) validate() (*settings, error) {
 	s.options = azcore.ClientOptions{
 		Transport: s.client,
 		Retry: policy.RetryOptions{
-			MaxRetries:    int32(cfg.Retry.MaxRetries),
+			MaxRetries:    retries,
+			TryTimeout:    timeout,
 			RetryDelay:    cfg.Retry.Delay,
 			MaxRetryDelay: cfg.Retry.MaxDelay,
 		},
@@ -311,12 +396,36 @@ func (cfg Config) validate() (*settings, error) {
 		s.options.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: s.authority}
 	}
 
-	auth, err := cfg.Auth.resolve()
-	if err != nil {
-		return nil, err
-	}
+	auth, authErrs := cfg.Auth.resolve()
+	errs = append(errs, authErrs...)
 	s.auth = auth
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
 	return s, nil
+}
+
+// joinErrors returns the one error of errs, or all of them joined.
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// fileProblem describes a file error without repeating the path.
+func fileProblem(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // envDefault returns v, or the environment variable name's value.
@@ -327,9 +436,12 @@ func envDefault(v, name string) string {
 	return os.Getenv(name)
 }
 
-// resolve checks the auth block for its mode and fills defaults from the
-// environment.
-func (a AuthConfig) resolve() (AuthConfig, error) {
+// resolve checks the auth block for its mode, returning every problem,
+// and fills defaults from the environment. It reads the credential files
+// of the mode to check them, and keeps none of their content.
+func (a AuthConfig) resolve() (AuthConfig, []error) {
+	var errs []error
+	bad := func(field, problem, fix string) { errs = append(errs, configErr(field, problem, fix)) }
 	if a.Mode == "" {
 		switch {
 		case a.CertificateFile != "":
@@ -350,8 +462,9 @@ func (a AuthConfig) resolve() (AuthConfig, error) {
 	}
 	fields, ok := allowed[a.Mode]
 	if !ok {
-		return a, configErr("auth.mode", fmt.Sprintf("unknown mode %q", a.Mode),
+		bad("auth.mode", fmt.Sprintf("unknown mode %q", a.Mode),
 			"use default, client_secret, client_certificate, managed_identity or workload_identity")
+		return a, errs
 	}
 	set := map[string]bool{
 		"tenant_id":                 a.TenantID != "",
@@ -366,74 +479,99 @@ func (a AuthConfig) resolve() (AuthConfig, error) {
 	for _, f := range []string{"tenant_id", "client_id", "client_secret_file", "certificate_file",
 		"certificate_password_file", "send_certificate_chain", "resource_id", "token_file"} {
 		if set[f] && !contains(fields, f) {
-			return a, configErr("auth."+f, fmt.Sprintf("does not apply to mode %s", a.Mode),
+			bad("auth."+f, fmt.Sprintf("does not apply to mode %s", a.Mode),
 				fmt.Sprintf("remove it, or set auth.mode to the mode it belongs to (mode %s takes %s)", a.Mode, strings.Join(fields, ", ")))
 		}
 	}
 
-	needTenant := func() error {
-		a.TenantID = envDefault(a.TenantID, envTenantID)
-		if a.TenantID == "" {
-			return configErr("auth.tenant_id", "no tenant ID", "set auth.tenant_id to the directory (tenant) ID, or the environment variable "+envTenantID)
+	checkTenant := func(required bool) {
+		if required {
+			a.TenantID = envDefault(a.TenantID, envTenantID)
+			if a.TenantID == "" {
+				bad("auth.tenant_id", "no tenant ID", "set auth.tenant_id to the directory (tenant) ID, or the environment variable "+envTenantID)
+				return
+			}
 		}
-		if !tenantRE.MatchString(a.TenantID) {
-			return configErr("auth.tenant_id", fmt.Sprintf("%q is not a tenant ID", a.TenantID), "write the directory (tenant) ID, a GUID or a domain name")
+		if a.TenantID != "" && !tenantRE.MatchString(a.TenantID) {
+			bad("auth.tenant_id", fmt.Sprintf("%q is not a tenant ID", a.TenantID), "write the directory (tenant) ID, a GUID or a domain name")
 		}
-		return nil
 	}
-	needClient := func() error {
+	needClient := func() {
 		a.ClientID = envDefault(a.ClientID, envClientID)
 		if a.ClientID == "" {
-			return configErr("auth.client_id", "no client ID", "set auth.client_id to the application (client) ID, or the environment variable "+envClientID)
+			bad("auth.client_id", "no client ID", "set auth.client_id to the application (client) ID, or the environment variable "+envClientID)
 		}
-		return nil
 	}
 
 	switch a.Mode {
 	case ModeDefault:
-		if a.TenantID != "" && !tenantRE.MatchString(a.TenantID) {
-			return a, configErr("auth.tenant_id", fmt.Sprintf("%q is not a tenant ID", a.TenantID), "write the directory (tenant) ID, a GUID or a domain name")
-		}
+		checkTenant(false)
 	case ModeClientSecret:
-		if err := needTenant(); err != nil {
-			return a, err
-		}
-		if err := needClient(); err != nil {
-			return a, err
+		checkTenant(true)
+		needClient()
+		switch {
+		case a.ClientSecretFile != "":
+			if _, err := readSecretFile("auth.client_secret_file", a.ClientSecretFile); err != nil {
+				errs = append(errs, err)
+			}
+		case os.Getenv(envClientSecret) == "":
+			bad("auth.client_secret_file", "no client secret",
+				"set auth.client_secret_file to a file holding the secret, or the environment variable "+envClientSecret+"; never write the secret in the configuration")
 		}
 	case ModeClientCertificate:
-		if err := needTenant(); err != nil {
-			return a, err
-		}
-		if err := needClient(); err != nil {
-			return a, err
-		}
+		checkTenant(true)
+		needClient()
 		a.CertificateFile = envDefault(a.CertificateFile, envCertificatePath)
 		if a.CertificateFile == "" {
-			return a, configErr("auth.certificate_file", "no certificate file",
+			bad("auth.certificate_file", "no certificate file",
 				"set auth.certificate_file to a PEM file holding the private key and the certificate, or the environment variable "+envCertificatePath)
+		} else if _, _, err := a.loadCertificate(); err != nil {
+			errs = append(errs, err)
 		}
 	case ModeManagedIdentity:
 		if a.ClientID != "" && a.ResourceID != "" {
-			return a, configErr("auth.resource_id", "client_id and resource_id are both set", "name the user-assigned identity by one of them")
+			bad("auth.resource_id", "client_id and resource_id are both set", "name the user-assigned identity by one of them")
 		}
 	case ModeWorkloadIdentity:
-		if err := needTenant(); err != nil {
-			return a, err
-		}
-		if err := needClient(); err != nil {
-			return a, err
-		}
+		checkTenant(true)
+		needClient()
 		a.TokenFile = envDefault(a.TokenFile, envTokenFile)
 		if a.TokenFile == "" {
-			return a, configErr("auth.token_file", "no service account token file",
+			bad("auth.token_file", "no service account token file",
 				"set auth.token_file, or run with the workload identity webhook, which sets "+envTokenFile)
-		}
-		if _, err := os.Stat(a.TokenFile); err != nil {
-			return a, configErr("auth.token_file", fmt.Sprintf("cannot read: %v", err), "name the projected service account token file")
+		} else if f, err := os.Open(a.TokenFile); err != nil {
+			bad("auth.token_file", "cannot be read: "+fileProblem(err), "name the projected service account token file")
+		} else {
+			f.Close()
 		}
 	}
-	return a, nil
+	return a, errs
+}
+
+// loadCertificate reads and parses the client certificate (with its
+// password file, if any). Its errors name the field, never the content.
+func (a AuthConfig) loadCertificate() ([]*x509.Certificate, crypto.PrivateKey, error) {
+	data, err := os.ReadFile(a.CertificateFile)
+	if err != nil {
+		return nil, nil, configErr("auth.certificate_file", "cannot be read: "+fileProblem(err), "name a readable PEM or PKCS#12 file")
+	}
+	defer clear(data)
+	var password []byte
+	if a.CertificatePasswordFile != "" {
+		v, err := readSecretFile("auth.certificate_password_file", a.CertificatePasswordFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		password = []byte(v)
+		defer clear(password)
+	}
+	// The parse error is not echoed: it could quote the file's content.
+	certs, key, err := azidentity.ParseCertificates(data, password)
+	if err != nil {
+		return nil, nil, configErr("auth.certificate_file", "holds no usable certificate and private key",
+			"write a PEM file with an unencrypted private key and its certificate, or a PKCS#12 file with auth.certificate_password_file")
+	}
+	return certs, key, nil
 }
 
 func contains(list []string, s string) bool {
@@ -449,7 +587,7 @@ func contains(list []string, s string) bool {
 func readSecretFile(field, path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", configErr(field, fmt.Sprintf("cannot read: %v", err), "name a readable file")
+		return "", configErr(field, "cannot be read: "+fileProblem(err), "name a readable file")
 	}
 	v := strings.TrimRight(string(b), "\r\n")
 	if v == "" {
@@ -484,23 +622,9 @@ func (s *settings) credential() (azcore.TokenCredential, error) {
 		return c, nil
 
 	case ModeClientCertificate:
-		data, err := os.ReadFile(a.CertificateFile)
+		certs, key, err := a.loadCertificate()
 		if err != nil {
-			return nil, configErr("auth.certificate_file", fmt.Sprintf("cannot read: %v", err), "name a readable PEM or PKCS#12 file")
-		}
-		var password []byte
-		if a.CertificatePasswordFile != "" {
-			v, err := readSecretFile("auth.certificate_password_file", a.CertificatePasswordFile)
-			if err != nil {
-				return nil, err
-			}
-			password = []byte(v)
-		}
-		// The parse error is not echoed: it could quote the file's content.
-		certs, key, err := azidentity.ParseCertificates(data, password)
-		if err != nil {
-			return nil, configErr("auth.certificate_file", "holds no usable certificate and private key",
-				"write a PEM file with an unencrypted private key and its certificate, or a PKCS#12 file with auth.certificate_password_file")
+			return nil, err
 		}
 		c, err := azidentity.NewClientCertificateCredential(a.TenantID, a.ClientID, certs, key, &azidentity.ClientCertificateCredentialOptions{
 			ClientOptions:            s.options,

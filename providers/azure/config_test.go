@@ -5,9 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/secretbroker/secretbroker/internal/testpki"
 	"github.com/secretbroker/secretbroker/providers"
 )
 
@@ -40,6 +43,8 @@ func TestConfigErrors(t *testing.T) {
 	tokenFile := writeTemp(t, "token", "eyJ...")
 	missing := filepath.Join(t.TempDir(), "missing")
 	certAuth := AuthConfig{TenantID: tenant, ClientID: client, CertificateFile: notPEM}
+	leaf := testpki.Must(testpki.Must(testpki.NewCA("test CA")).Issue(testpki.LeafOptions{CommonName: "sp", Client: true}))
+	certPEM := testpki.Must(testpki.WritePEM(t.TempDir(), "sp.pem", leaf.KeyPEM, leaf.CertPEM))
 	secretAuth := AuthConfig{Mode: ModeClientSecret, TenantID: tenant, ClientID: client, ClientSecretFile: secretFile}
 
 	cases := []struct {
@@ -58,8 +63,11 @@ func TestConfigErrors(t *testing.T) {
 		{"BadSuffix", Config{VaultName: "myvault", VaultSuffix: "bad suffix", Auth: secretAuth}, "vault_suffix"},
 		{"UnknownCloud", Config{VaultName: "myvault", Cloud: "mars", Auth: secretAuth}, "cloud"},
 		{"HTTPAuthority", Config{VaultName: "myvault", AuthorityHost: "http://login.example", Auth: secretAuth}, "authority_host"},
-		{"MissingCAFile", Config{VaultName: "myvault", CAFile: missing, Auth: secretAuth}, "ca_file"},
-		{"CAFileNotPEM", Config{VaultName: "myvault", CAFile: notPEM, Auth: secretAuth}, "ca_file"},
+		{"MissingCAFile", Config{VaultName: "myvault", TLS: TLSConfig{CAFile: missing}, Auth: secretAuth}, "tls.ca_file"},
+		{"CAFileNotPEM", Config{VaultName: "myvault", TLS: TLSConfig{CAFile: notPEM}, Auth: secretAuth}, "tls.ca_file"},
+		{"NegativeTimeout", Config{VaultName: "myvault", Timeout: -time.Second, Auth: secretAuth}, "timeout"},
+		{"NegativeAttempts", Config{VaultName: "myvault", MaxAttempts: -1, Auth: secretAuth}, "max_attempts"},
+		{"TooManyAttempts", Config{VaultName: "myvault", MaxAttempts: 11, Auth: secretAuth}, "max_attempts"},
 		{"UnknownMode", Config{VaultName: "myvault", Auth: AuthConfig{Mode: "password"}}, "auth.mode"},
 		{"SecretNoTenant", Config{VaultName: "myvault", Auth: AuthConfig{Mode: ModeClientSecret, ClientID: client, ClientSecretFile: secretFile}}, "auth.tenant_id"},
 		{"SecretBadTenant", Config{VaultName: "myvault", Auth: AuthConfig{Mode: ModeClientSecret, TenantID: "a/b", ClientID: client, ClientSecretFile: secretFile}}, "auth.tenant_id"},
@@ -71,7 +79,7 @@ func TestConfigErrors(t *testing.T) {
 		{"CertNotPEM", Config{VaultName: "myvault", Auth: certAuth}, "auth.certificate_file"},
 		{"CertMissing", Config{VaultName: "myvault", Auth: AuthConfig{TenantID: tenant, ClientID: client, CertificateFile: missing}}, "auth.certificate_file"},
 		{"CertNoFile", Config{VaultName: "myvault", Auth: AuthConfig{Mode: ModeClientCertificate, TenantID: tenant, ClientID: client}}, "auth.certificate_file"},
-		{"CertNoTenant", Config{VaultName: "myvault", Auth: AuthConfig{ClientID: client, CertificateFile: notPEM}}, "auth.tenant_id"},
+		{"CertNoTenant", Config{VaultName: "myvault", Auth: AuthConfig{ClientID: client, CertificateFile: certPEM}}, "auth.tenant_id"},
 		{"CertPasswordMissing", Config{VaultName: "myvault", Auth: AuthConfig{TenantID: tenant, ClientID: client, CertificateFile: notPEM, CertificatePasswordFile: missing}}, "auth.certificate_password_file"},
 		{"ChainWithSecret", Config{VaultName: "myvault", Auth: AuthConfig{Mode: ModeClientSecret, TenantID: tenant, ClientID: client, ClientSecretFile: secretFile, SendCertificateChain: true}}, "auth.send_certificate_chain"},
 		{"ManagedBothIDs", Config{VaultName: "myvault", Auth: AuthConfig{Mode: ModeManagedIdentity, ClientID: client, ResourceID: "/subscriptions/x"}}, "auth.resource_id"},
@@ -84,6 +92,9 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if got := fieldsOf(t, c.cfg.Validate()); !slices.Equal(got, []string{c.field}) {
+				t.Fatalf("Validate: fields %v, want [%s]", got, c.field)
+			}
 			p, err := New(context.Background(), c.cfg)
 			if err == nil {
 				p.Close()
