@@ -164,7 +164,7 @@ func (c Config) check() []error {
 	}
 	switch {
 	case c.Region == "":
-		bad("region", "is required", `set the AWS region of the secrets, such as "eu-west-1"; the region of the environment (AWS_REGION, the profile) is not used`)
+		bad("region", "is required", `set the AWS region of the secrets, such as "eu-west-1"; AWS_REGION and the profile's region are not used`)
 	case !regionRE.MatchString(c.Region):
 		bad("region", "is not an AWS region name", `write a region such as "eu-west-1" or "us-gov-west-1"`)
 	}

@@ -1,6 +1,7 @@
 package hashicorp
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -462,8 +463,13 @@ func (a AuthConfig) normalize(c Config, scheme string) (AuthConfig, []error) {
 // checkCredentialFile checks that a credential file can be read and is not
 // empty. Its content is neither kept nor reported.
 func checkCredentialFile(field, name string) error {
-	if _, err := readCredential(name); err != nil {
-		return configErr(field, "cannot be read or is empty", "check the file exists, is readable by the daemon and holds the credential")
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return configErr(field, "cannot be read: "+fileProblem(err), "check the file exists and is readable by the daemon's user")
+	}
+	defer clear(b)
+	if len(bytes.TrimSpace(b)) == 0 {
+		return configErr(field, "is empty", "write the credential into the file")
 	}
 	return nil
 }
