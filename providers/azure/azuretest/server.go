@@ -35,7 +35,7 @@
 // resource can match "localhost:<port>" (no dot), but "https://0.0.1:<port>"
 // matches "127.0.0.1:<port>": for requests to an IP address the server
 // names that resource, and such a client passes the verification with
-// ca_file = CAFile, authority_host = AuthorityHost() and
+// tls.ca_file = CAFile, authority_host = AuthorityHost() and
 // disable_instance_discovery: true.
 package azuretest
 
@@ -148,7 +148,7 @@ type Server struct {
 	// certificate in one PEM file, like the seed's CertificateFile.
 	CertificatePEMFile string
 	// CAFile is the PEM certificate of the test CA that issued the server's
-	// TLS certificate (for ca_file).
+	// TLS certificate (for tls.ca_file).
 	CAFile string
 	// FederatedTokenFile holds a federated token the token endpoint accepts
 	// as a client assertion (for workload identity's token_file).

@@ -164,11 +164,11 @@ func (s *Server) WebService() string { return s.opts.WebService }
 func (s *Server) Dir() string { return s.m.dir }
 
 // CAFile returns the PEM file of the test CA, which signs the server's
-// certificate and the trusted client certificate: the provider's ca_file.
+// certificate and the trusted client certificate: the provider's tls.ca_file.
 func (s *Server) CAFile() string { return s.m.caFile }
 
 // ClientCertFile returns the PEM file of a client certificate the server
-// accepts: the provider's client_certificate_file.
+// accepts: the provider's tls.client_cert_file.
 func (s *Server) ClientCertFile() string { return s.m.clientCert }
 
 // ClientKeyFile returns the PEM private key of ClientCertFile: the
