@@ -172,7 +172,7 @@ func (s *Server) CAFile() string { return s.m.caFile }
 func (s *Server) ClientCertFile() string { return s.m.clientCert }
 
 // ClientKeyFile returns the PEM private key of ClientCertFile: the
-// provider's client_key_file.
+// provider's tls.client_key_file.
 func (s *Server) ClientKeyFile() string { return s.m.clientKey }
 
 // UntrustedClientCertFile returns the PEM file of a client certificate
