@@ -69,9 +69,9 @@ func (b *Broker) denied(c *call, p auth.Principal, a auth.Action) *Error {
 		return c.fail(providers.PermissionDenied, nil, "locker %s does not exist or is not granted to you", naming.Quote(a.Locker))
 	}
 	if a.Username != "" {
-		return c.fail(providers.PermissionDenied, nil, "%s is not granted to %s for user %s", a.Op, naming.Quote(p.ID), naming.Quote(a.Username))
+		return c.fail(providers.PermissionDenied, nil, "%s is not granted to %q for user %s", a.Op, p.ID, naming.Quote(a.Username))
 	}
-	return c.fail(providers.PermissionDenied, nil, "%s is not granted to %s", a.Op, naming.Quote(p.ID))
+	return c.fail(providers.PermissionDenied, nil, "%s is not granted to %q", a.Op, p.ID)
 }
 
 // fail returns the request's error with code and a caller-safe reason.

@@ -237,8 +237,8 @@ func TestRoundTripThroughCyberArkProvider(t *testing.T) {
 	for _, format := range []string{"", "exact"} {
 		t.Run("query_format="+format, func(t *testing.T) {
 			p, err := cyberark.New(context.Background(), cyberark.Config{URL: e.ts.URL, AppID: "RPA", QueryFormat: format,
-				ClientCertificateFile: certFile, ClientKeyFile: keyFile, CAFile: e.caFile,
-				Retries: cyberark.RetryConfig{Attempts: 1}, Logger: slog.New(slog.DiscardHandler)})
+				TLS:         cyberark.TLSConfig{ClientCertFile: certFile, ClientKeyFile: keyFile, CAFile: e.caFile},
+				MaxAttempts: 1, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}

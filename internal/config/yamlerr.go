@@ -99,8 +99,16 @@ func yamlError(file string, err error) error {
 	return errs
 }
 
-// renamed lists old spellings of settings and what to write instead.
+// renamed lists old spellings of settings and what to write instead. The
+// same setting has one name and shape in every provider block.
 var renamed = map[string]string{
-	"request_timeout": "write protection: {timeout: 10s} in the provider's block (server.request_timeout stays)",
-	"max_retries":     "write protection: {max_attempts: N} in the provider's block",
+	"request_timeout":                     "write timeout: 30s (the SDK's bound per request; protection: {timeout} bounds the daemon's whole call; only server.request_timeout keeps this name)",
+	"max_retries":                         "write max_attempts: N+1 (attempts count the first try: max_retries: 2 is max_attempts: 3); protection: {max_attempts} adds the daemon's retries",
+	"retries":                             "write max_attempts, backoff and serve_during_change directly in the block (retries.attempts is now max_attempts)",
+	"client_certificate_file":             "write tls: {client_cert_file: ...}",
+	"client_key_file":                     "write tls: {client_key_file: ...}",
+	"server_name":                         "write tls: {server_name: ...}",
+	"insecure_skip_verify_this_is_unsafe": "write tls: {insecure_skip_verify_this_is_unsafe: ...}",
+	"ca_file":                             "write tls: {ca_file: ...}",
+	"read_only":                           "write writable: false",
 }

@@ -72,7 +72,7 @@ func TestDaemonAllFourVaults(t *testing.T) {
       vault_url: %s
       authority_host: %s
       disable_instance_discovery: true
-      ca_file: %s
+      tls: {ca_file: %s}
       auth:
         tenant_id: %s
         client_id: %s
@@ -89,9 +89,10 @@ func TestDaemonAllFourVaults(t *testing.T) {
     cyberark:
       url: %s
       app_id: %s
-      client_certificate_file: %s
-      client_key_file: %s
-      ca_file: %s
+      tls:
+        client_cert_file: %s
+        client_key_file: %s
+        ca_file: %s
 lockers:
   aws-finance: {provider: aws-prod, prefix: accounting}
   azure-finance: {provider: kv, prefix: accounting}

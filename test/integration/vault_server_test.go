@@ -248,7 +248,7 @@ func (h *vaultHarness) MakeFaultyProvider(ctx context.Context, fault providertes
 	}
 	// Detection needs an answer; the version is known.
 	cfg.KVVersion = h.kv
-	cfg.RequestTimeout = time.Second
+	cfg.Timeout = time.Second
 	return hashicorp.New(ctx, cfg, nil)
 }
 
