@@ -174,8 +174,9 @@ func (b *bench) cacheHits(ctx context.Context) error {
 	fallbackReq := &pb.GetCredentialRequest{Locker: hitLocker, Credential: hitCredential, Username: hitNobody}
 	loginReq := &pb.GetAutoLoginCredentialRequest{Username: hitUser}
 	type scenario struct {
-		name string
-		op   loadgen.Op
+		name   string
+		server *proc
+		op     loadgen.Op
 	}
 	getCred := func(c pb.SecretBrokerClient, req *pb.GetCredentialRequest, want pb.Scope) loadgen.Op {
 		return func(ctx context.Context, _ int, _ uint64) error {
@@ -187,10 +188,10 @@ func (b *bench) cacheHits(ctx context.Context) error {
 		}
 	}
 	scenarios := []scenario{
-		{scenarioBaseline, getCred(baseline, userReq, pb.Scope_SCOPE_USER)},
-		{scenarioUser, getCred(client, userReq, pb.Scope_SCOPE_USER)},
-		{scenarioFallback, getCred(client, fallbackReq, pb.Scope_SCOPE_SYSTEM)},
-		{scenarioAutoLogin, func(ctx context.Context, _ int, _ uint64) error {
+		{scenarioBaseline, base, getCred(baseline, userReq, pb.Scope_SCOPE_USER)},
+		{scenarioUser, d.proc, getCred(client, userReq, pb.Scope_SCOPE_USER)},
+		{scenarioFallback, d.proc, getCred(client, fallbackReq, pb.Scope_SCOPE_SYSTEM)},
+		{scenarioAutoLogin, d.proc, func(ctx context.Context, _ int, _ uint64) error {
 			r, err := client.GetAutoLoginCredential(ctx, loginReq)
 			if err == nil && r.GetCredential().GetAttributes()["password"] == "" {
 				return fmt.Errorf("the auto-login credential has no password")
@@ -222,11 +223,14 @@ func (b *bench) cacheHits(ctx context.Context) error {
 				return err
 			}
 			b.logf("cache hits: concurrency %d: %s", c, s.name)
+			cpu := startCPU(s.server.pid())
 			res, err := loadgen.Run(ctx, loadgen.Options{Concurrency: c, Warmup: b.opts.warmup, Duration: b.opts.duration, CallTimeout: callTimeout}, s.op)
 			if err != nil {
 				return fmt.Errorf("%s at concurrency %d: %w", s.name, c, err)
 			}
-			b.report.CacheHits = append(b.report.CacheHits, hitRow(s.name, res))
+			row := hitRow(s.name, res)
+			row.ServerCPUPerCallUS = us(cpu.perCall(res.Calls))
+			b.report.CacheHits = append(b.report.CacheHits, row)
 		}
 	}
 	ratios(b.report.CacheHits)
@@ -301,6 +305,7 @@ func (b *bench) missPath(ctx context.Context) error {
 		TargetRPS: missTargetFraction * float64(b.opts.missConcurrency) / b.opts.vaultDelay.Seconds(), SingleflightRequests: b.opts.singleflight}
 	b.logf("miss path: distinct credentials at concurrency %d", m.Concurrency)
 	reads0, conns0 := fv.reads.Load(), fv.conns.Load()
+	cpu := startCPU(d.pid())
 	res, err := loadgen.Run(ctx, loadgen.Options{Concurrency: m.Concurrency, Warmup: b.opts.warmup, Duration: b.opts.duration, CallTimeout: callTimeout},
 		func(ctx context.Context, w int, seq uint64) error {
 			// A credential nobody asked for before: a cache miss, one read.
@@ -312,6 +317,7 @@ func (b *bench) missPath(ctx context.Context) error {
 	}
 	m.Requests, m.RPS, m.P50MS, m.P99MS = res.Requests, res.RPS(), ms(res.P50()), ms(res.P99())
 	m.VaultReads, m.VaultConnections = fv.reads.Load()-reads0, fv.conns.Load()-conns0
+	m.DaemonCPUPerCallUS = us(cpu.perCall(res.Calls))
 
 	b.logf("miss path: %d concurrent requests for one uncached credential", b.opts.singleflight)
 	reads0 = fv.reads.Load()

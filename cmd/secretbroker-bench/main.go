@@ -85,6 +85,9 @@ The figures:
                 under 1% error), as the client sees them
     RPS/BASE    REQ/S over the baseline's at the same concurrency
     P99/BASE    P99 over the baseline's at the same concurrency
+    SERVER CPU/REQ  CPU time (user and system, /proc/PID/stat) the server
+                process used per call during the load: what a call costs,
+                whatever else runs on the machine
     store reads the daemon's cache misses during these loads (a few: the
                 first reads)
 
@@ -94,7 +97,10 @@ The figures:
     distinct credentials   requests/s with every request for a credential
                            never asked before (each a vault read), at
                            -miss-concurrency; target 90% of concurrency /
-                           delay (5,760/s for 128 and 20ms)
+                           delay (5,760/s for 128 and 20ms); with the vault
+                           reads and new vault connections (few when the
+                           daemon keeps connections alive) and the daemon's
+                           CPU time per request
     one uncached credential  vault calls made for -singleflight concurrent
                            requests for the same uncached credential
                            (target exactly 1)

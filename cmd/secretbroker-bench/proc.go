@@ -312,3 +312,56 @@ func (m metrics) sum(name string, labels ...string) float64 {
 	}
 	return total
 }
+
+// userHZ is the unit of the CPU times of /proc/PID/stat (USER_HZ, 100 on
+// every Linux architecture).
+const userHZ = 100
+
+// cpuTime returns the CPU time (user and system) process pid has used,
+// from /proc/PID/stat, to 10 ms.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the CPU time of process %d: %w", pid, err)
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted after its closing parenthesis (state is field 3).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("process %d: /proc/%d/stat has %d fields after the name", pid, pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("process %d: unreadable CPU times in /proc/%d/stat", pid, pid)
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ, nil
+}
+
+// cpuMeter measures the CPU time a process spends during a load.
+type cpuMeter struct {
+	pid   int
+	start time.Duration
+	ok    bool
+}
+
+// startCPU starts measuring process pid; where /proc cannot be read the
+// meter measures nothing.
+func startCPU(pid int) cpuMeter {
+	t, err := cpuTime(pid)
+	return cpuMeter{pid: pid, start: t, ok: err == nil}
+}
+
+// perCall returns the CPU time used since startCPU divided by calls, 0
+// when it could not be measured.
+func (m cpuMeter) perCall(calls uint64) time.Duration {
+	if !m.ok || calls == 0 {
+		return 0
+	}
+	t, err := cpuTime(m.pid)
+	if err != nil {
+		return 0
+	}
+	return (t - m.start) / time.Duration(calls)
+}

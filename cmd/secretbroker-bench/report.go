@@ -78,6 +78,10 @@ type HitRow struct {
 	// is P99 over the baseline's.
 	RPSRatio float64 `json:"rps_ratio"`
 	P99Ratio float64 `json:"p99_ratio"`
+	// ServerCPUPerCallUS is the CPU time the server process (the daemon,
+	// or the baseline server) spent per call during the load, warm-up
+	// included; 0 when it could not be read.
+	ServerCPUPerCallUS float64 `json:"server_cpu_per_call_us"`
 }
 
 // Miss holds the figures of the miss path against a slow vault.
@@ -96,6 +100,8 @@ type Miss struct {
 	// VaultConnections counts the TCP connections the daemon opened to the
 	// vault meanwhile (few when it keeps them alive).
 	VaultConnections int64 `json:"vault_connections"`
+	// DaemonCPUPerCallUS is the daemon's CPU time per request meanwhile.
+	DaemonCPUPerCallUS float64 `json:"daemon_cpu_per_call_us"`
 	// Singleflight: Concurrent requests for one uncached credential, and
 	// the vault calls they caused (target 1).
 	SingleflightRequests   int     `json:"singleflight_requests"`
@@ -187,10 +193,10 @@ func (r *Report) print(w io.Writer) {
 		fmt.Fprintf(w, "\nCache hits over mTLS, closed loop, one shared connection (warm-up %s, %s measured per row)\n",
 			time.Duration(r.Settings.WarmupMS*float64(time.Millisecond)), time.Duration(r.Settings.DurationMS*float64(time.Millisecond)))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "CONC\tSCENARIO\tREQ/S\tP50\tP99\tRPS/BASE\tP99/BASE\t")
+		fmt.Fprintln(tw, "CONC\tSCENARIO\tREQ/S\tP50\tP99\tRPS/BASE\tP99/BASE\tSERVER CPU/REQ\t")
 		for _, row := range r.CacheHits {
-			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%.2f\t%.2f\t\n", row.Concurrency, row.Scenario, row.RPS,
-				fmtLatency(row.P50US), fmtLatency(row.P99US), row.RPSRatio, row.P99Ratio)
+			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%s\t%s\t%.2f\t%.2f\t%s\t\n", row.Concurrency, row.Scenario, row.RPS,
+				fmtLatency(row.P50US), fmtLatency(row.P99US), row.RPSRatio, row.P99Ratio, fmtLatency(row.ServerCPUPerCallUS))
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "store reads (cache misses) during these loads: %.0f\n", r.CacheHitStoreReads)
@@ -199,7 +205,8 @@ func (r *Report) print(w io.Writer) {
 		fmt.Fprintf(w, "\nMiss path: hashicorp provider, fake vault answering each KV read after %.0fms\n", m.VaultDelayMS)
 		fmt.Fprintf(w, "  distinct credentials at concurrency %d: %.0f req/s (target >= %.0f: %s), p50 %.1fms, p99 %.1fms\n",
 			m.Concurrency, m.RPS, m.TargetRPS, verdict(m.RPS >= m.TargetRPS), m.P50MS, m.P99MS)
-		fmt.Fprintf(w, "    %d requests measured; %d vault reads and %d new vault connections during warm-up and window\n", m.Requests, m.VaultReads, m.VaultConnections)
+		fmt.Fprintf(w, "    %d requests measured; %d vault reads and %d new vault connections during warm-up and window; daemon CPU %s per request\n",
+			m.Requests, m.VaultReads, m.VaultConnections, fmtLatency(m.DaemonCPUPerCallUS))
 		fmt.Fprintf(w, "  %d concurrent requests for one uncached credential: %d vault call(s) (target %d: %s), all answered within %.1fms\n",
 			m.SingleflightRequests, m.SingleflightVaultCalls, singleflightTarget, verdict(m.SingleflightVaultCalls == singleflightTarget), m.SingleflightMaxMS)
 	}

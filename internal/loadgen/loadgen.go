@@ -49,6 +49,10 @@ type Result struct {
 	Duration time.Duration
 	// Requests counts the calls that completed without error in the window.
 	Requests uint64
+	// Calls counts every call that completed without error, warm-up and
+	// the calls ending after the window included: what the server did
+	// during the whole run (to divide its CPU time by, for one).
+	Calls uint64
 	// Errors counts the calls that failed, warm-up included.
 	Errors uint64
 	// FirstError is the first failure, nil when there was none.
@@ -74,6 +78,7 @@ func (r *Result) P99() time.Duration { return r.Latency.Quantile(0.99) }
 // worker is the state of one worker, merged into the Result at the end.
 type worker struct {
 	hist     Histogram
+	calls    uint64
 	requests uint64
 	errors   uint64
 	firstErr error
@@ -118,6 +123,7 @@ func Run(ctx context.Context, opts Options, op Op) (*Result, error) {
 	res := &Result{Concurrency: opts.Concurrency, Duration: opts.Duration, Latency: &Histogram{}}
 	for _, w := range workers {
 		res.Requests += w.requests
+		res.Calls += w.calls
 		res.Errors += w.errors
 		if res.FirstError == nil {
 			res.FirstError = w.firstErr
@@ -159,6 +165,7 @@ func (w *worker) run(ctx context.Context, opts Options, op Op, id int, from, unt
 			}
 			continue
 		}
+		w.calls++
 		if t1.After(from) && !t1.After(until) {
 			w.requests++
 			w.hist.Record(t1.Sub(t0))

@@ -145,8 +145,8 @@ func TestRunCountsAndWorkers(t *testing.T) {
 			t.Errorf("worker %d made no call", w)
 		}
 	}
-	if res.Requests == 0 || res.Requests > calls.Load() {
-		t.Errorf("Requests = %d of %d calls", res.Requests, calls.Load())
+	if res.Requests == 0 || res.Requests > res.Calls || res.Calls != calls.Load() {
+		t.Errorf("Requests = %d, Calls = %d, of %d calls made", res.Requests, res.Calls, calls.Load())
 	}
 	if res.Latency.Count() != res.Requests {
 		t.Errorf("%d latencies for %d requests", res.Latency.Count(), res.Requests)
@@ -173,6 +173,9 @@ func TestRunReportsFailures(t *testing.T) {
 	}
 	if res == nil || res.Errors == 0 || !errors.Is(res.FirstError, boom) {
 		t.Fatalf("result %+v: want the failures counted", res)
+	}
+	if res.Calls == 0 {
+		t.Error("no successful call counted: worker 0 never fails")
 	}
 	if res.Latency.Count() != res.Requests {
 		t.Errorf("%d latencies for %d requests: failures must not be measured", res.Latency.Count(), res.Requests)
