@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -225,8 +226,8 @@ func TestVaultCacheProtectionFailover(t *testing.T) {
 	})
 	smu.Lock()
 	defer smu.Unlock()
-	if len(states) < 3 || states[0] != "open" || states[len(states)-1] != "closed" {
-		t.Fatalf("breaker states %v, want open ... half-open, closed", states)
+	if got := strings.Join(states, " "); !strings.Contains(got, "open half-open") || !strings.HasSuffix(got, "half-open closed") {
+		t.Fatalf("breaker states %v, want open, half-open, closed", states)
 	}
 }
 
@@ -241,7 +242,7 @@ func (r stateRecorder) Rejected(string)              {}
 // it is back.
 func TestVaultFailoverAndBack(t *testing.T) {
 	s := startVault(t)
-	putKV2(t, s, "rpa/accounting_erp", map[string]any{"password": "from-vault"})
+	putKV2(t, s, "rpa/accounting-5f-erp", map[string]any{"password": "from-vault"}) // HashiCorp encodes _ as -5f-
 	proxy := newSwitchProxy(t, s.addr[len("http://"):])
 	cfg := hashicorp.Config{Address: "http://" + proxy.addr, Mount: "kv2", Path: "rpa", KVVersion: 2,
 		Auth: hashicorp.AuthConfig{Method: hashicorp.MethodToken, TokenFile: writeFile(t, "token", s.token)}}
