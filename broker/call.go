@@ -16,7 +16,7 @@ import (
 type call struct {
 	op        auth.Operation
 	verb      string // "get credential", for messages
-	subject   string // what was asked, quoted and cut, for messages
+	subject   string // what was asked, for messages; "" means from req
 	req       Request
 	principal auth.Principal
 	purpose   string
@@ -26,6 +26,7 @@ type call struct {
 	tried     []Candidate
 	served    *Candidate
 	stale     bool
+	why       string // the vault's Reason, built once
 }
 
 // begin authenticates (from the context), validates and authorizes a
@@ -33,7 +34,6 @@ type call struct {
 // request may go on.
 func (b *Broker) begin(ctx context.Context, op auth.Operation, verb string, req Request) (*call, error) {
 	c := &call{op: op, verb: verb, req: req, start: b.now(), purpose: auth.PurposeFromContext(ctx)}
-	c.subject = subject(req)
 	p, ok := auth.FromContext(ctx)
 	if !ok {
 		return c, c.fail(providers.PermissionDenied, nil, "no authenticated caller")
@@ -76,7 +76,11 @@ func (b *Broker) denied(c *call, p auth.Principal, a auth.Action) *Error {
 
 // fail returns the request's error with code and a caller-safe reason.
 func (c *call) fail(code providers.Code, err error, reason string, args ...any) *Error {
-	e := newError(code, c.verb, c.subject, err, reason, args...)
+	sub := c.subject
+	if sub == "" {
+		sub = subject(c.req)
+	}
+	e := newError(code, c.verb, sub, err, reason, args...)
 	if len(c.tried) > 0 {
 		e.Tried = append([]Candidate(nil), c.tried...)
 	}
@@ -86,11 +90,13 @@ func (c *call) fail(code providers.Code, err error, reason string, args ...any) 
 // reason is what a vault that keeps its own audit (CyberArk's Reason) is
 // told: the authenticated caller and its stated purpose.
 func (c *call) reason() string {
-	s := "secretbroker for " + c.principal.ID
-	if c.purpose != "" {
-		s += ": " + c.purpose
+	if c.why == "" {
+		c.why = "secretbroker for " + c.principal.ID
+		if c.purpose != "" {
+			c.why += ": " + c.purpose
+		}
 	}
-	return s
+	return c.why
 }
 
 func subject(req Request) string {
@@ -110,10 +116,13 @@ func subject(req Request) string {
 // end records the request and tells the observer; it returns err, or the
 // audit failure that fails the request closed.
 func (b *Broker) end(c *call, err error) error {
-	code := providers.CodeOf(err)
-	var be *Error
-	if errors.As(err, &be) {
-		code = be.Code
+	code := providers.OK
+	if err != nil {
+		code = providers.CodeOf(err)
+		var be *Error
+		if errors.As(err, &be) {
+			code = be.Code
+		}
 	}
 	elapsed := b.now().Sub(c.start)
 	e := b.entry(c, code, err, elapsed)
