@@ -21,14 +21,13 @@ type Lockers map[string]*Locker
 // UnmarshalYAML decodes the lockers in one pass.
 func (ls *Lockers) UnmarshalYAML(n *yaml.Node) error {
 	out := Lockers{}
-	known := fieldNames(reflect.TypeOf(lockerFields{}))
 	err := decodeMap(n, "lockers", func(key *yaml.Node, val *yaml.Node) error {
 		if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
 			out[key.Value] = nil
 			return nil
 		}
 		l := &Locker{}
-		if err := strict(val, (*lockerFields)(l), known, "config.Locker"); err != nil {
+		if err := decodeLocker(val, l); err != nil {
 			return err
 		}
 		out[key.Value] = l
@@ -38,7 +37,68 @@ func (ls *Lockers) UnmarshalYAML(n *yaml.Node) error {
 	return err
 }
 
-type lockerFields Locker
+// decodeLocker decodes one locker by hand: it is the one block a file may
+// hold tens of thousands of, and a yaml decoder per locker costs more than
+// the whole parse. It reports the errors yaml.v3 would, in its words.
+func decodeLocker(n *yaml.Node, l *Locker) error {
+	if n.Kind != yaml.MappingNode {
+		return typeErr(n.Line, "cannot unmarshal !!%s into config.Locker", kindTag(n))
+	}
+	var msgs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "provider":
+			err = scalarString(v, &l.Provider)
+		case "prefix":
+			err = scalarString(v, &l.Prefix)
+		case "safe":
+			err = scalarString(v, &l.Safe)
+		case "username_template":
+			err = scalarString(v, &l.UsernameTemplate)
+		case "failover_on_not_found":
+			err = scalarBool(v, &l.FailoverOnNotFound)
+		case "places":
+			err = v.Decode(&l.Places)
+		default:
+			err = typeErr(k.Line, "field %s not found in type config.Locker", k.Value)
+		}
+		if err != nil {
+			msgs = append(msgs, typeErrors(err)...)
+		}
+	}
+	if len(msgs) > 0 {
+		return &yaml.TypeError{Errors: msgs}
+	}
+	return nil
+}
+
+func scalarString(n *yaml.Node, out *string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.ScalarNode {
+		return typeErr(n.Line, "cannot unmarshal !!%s into string", kindTag(n))
+	}
+	if n.Tag == "!!null" {
+		*out = ""
+		return nil
+	}
+	*out = n.Value
+	return nil
+}
+
+func scalarBool(n *yaml.Node, out *bool) error {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
+		return n.Decode(out)
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		*out = false
+		return nil
+	}
+	return typeErr(n.Line, "cannot unmarshal !!%s `%s` into bool", kindTag(n), n.Value)
+}
 
 // UnmarshalYAML decodes a place, refusing unknown fields.
 func (p *Place) UnmarshalYAML(n *yaml.Node) error {
