@@ -5,9 +5,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -363,7 +361,7 @@ func (cfg Config) validate() (*settings, error) {
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.TLS.CAFile != "" {
 		if pem, err := os.ReadFile(cfg.TLS.CAFile); err != nil {
-			bad("tls.ca_file", "cannot be read: "+fileProblem(err), "name a readable PEM file of CA certificates")
+			bad("tls.ca_file", "cannot be read: "+providers.FileProblem(err), "name a readable PEM file of CA certificates")
 		} else {
 			pool, err := x509.SystemCertPool()
 			if err != nil || pool == nil {
@@ -400,32 +398,9 @@ func (cfg Config) validate() (*settings, error) {
 	errs = append(errs, authErrs...)
 	s.auth = auth
 	if len(errs) > 0 {
-		return nil, joinErrors(errs)
+		return nil, providers.JoinErrors(errs)
 	}
 	return s, nil
-}
-
-// joinErrors returns the one error of errs, or all of them joined.
-func joinErrors(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return errors.Join(errs...)
-}
-
-// fileProblem describes a file error without repeating the path.
-func fileProblem(err error) string {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "no such file"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission denied"
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }
 
 // envDefault returns v, or the environment variable name's value.
@@ -540,7 +515,7 @@ func (a AuthConfig) resolve() (AuthConfig, []error) {
 			bad("auth.token_file", "no service account token file",
 				"set auth.token_file, or run with the workload identity webhook, which sets "+envTokenFile)
 		} else if f, err := os.Open(a.TokenFile); err != nil {
-			bad("auth.token_file", "cannot be read: "+fileProblem(err), "name the projected service account token file")
+			bad("auth.token_file", "cannot be read: "+providers.FileProblem(err), "name the projected service account token file")
 		} else {
 			f.Close()
 		}
@@ -553,7 +528,7 @@ func (a AuthConfig) resolve() (AuthConfig, []error) {
 func (a AuthConfig) loadCertificate() ([]*x509.Certificate, crypto.PrivateKey, error) {
 	data, err := os.ReadFile(a.CertificateFile)
 	if err != nil {
-		return nil, nil, configErr("auth.certificate_file", "cannot be read: "+fileProblem(err), "name a readable PEM or PKCS#12 file")
+		return nil, nil, configErr("auth.certificate_file", "cannot be read: "+providers.FileProblem(err), "name a readable PEM or PKCS#12 file")
 	}
 	defer clear(data)
 	var password []byte
@@ -587,7 +562,7 @@ func contains(list []string, s string) bool {
 func readSecretFile(field, path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", configErr(field, "cannot be read: "+fileProblem(err), "name a readable file")
+		return "", configErr(field, "cannot be read: "+providers.FileProblem(err), "name a readable file")
 	}
 	v := strings.TrimRight(string(b), "\r\n")
 	if v == "" {

@@ -3,9 +3,7 @@ package cyberark
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -357,17 +355,9 @@ func validate(cfg Config) (*settings, error) {
 	s.tls = tc
 	s.insecure = cfg.TLS.InsecureSkipVerifyThisIsUnsafe
 	if len(errs) > 0 {
-		return nil, joinErrors(errs)
+		return nil, providers.JoinErrors(errs)
 	}
 	return s, nil
-}
-
-// joinErrors returns the one error of errs, or all of them joined.
-func joinErrors(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return errors.Join(errs...)
 }
 
 // config builds the client TLS configuration from the certificate files,
@@ -387,11 +377,11 @@ func (t TLSConfig) config() (*tls.Config, []error) {
 	case certFile != "":
 		certPEM, certErr := os.ReadFile(certFile)
 		if certErr != nil {
-			bad("tls.client_cert_file", "cannot be read: "+fileProblem(certErr), "check the path and that the daemon's user may read it")
+			bad("tls.client_cert_file", "cannot be read: "+providers.FileProblem(certErr), "check the path and that the daemon's user may read it")
 		}
 		keyPEM, keyErr := os.ReadFile(keyFile)
 		if keyErr != nil {
-			bad("tls.client_key_file", "cannot be read: "+fileProblem(keyErr), "check the path and that the daemon's user may read it")
+			bad("tls.client_key_file", "cannot be read: "+providers.FileProblem(keyErr), "check the path and that the daemon's user may read it")
 		}
 		if certErr == nil && keyErr == nil {
 			// tls.X509KeyPair's errors describe the PEM structure, never
@@ -415,7 +405,7 @@ func (t TLSConfig) config() (*tls.Config, []error) {
 		}
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			bad("tls.ca_file", "cannot be read: "+fileProblem(err), "check the path and that the daemon's user may read it")
+			bad("tls.ca_file", "cannot be read: "+providers.FileProblem(err), "check the path and that the daemon's user may read it")
 		} else {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
@@ -433,21 +423,6 @@ func (t TLSConfig) config() (*tls.Config, []error) {
 	}
 	tc.InsecureSkipVerify = t.InsecureSkipVerifyThisIsUnsafe
 	return tc, errs
-}
-
-// fileProblem describes a file error without repeating the path.
-func fileProblem(err error) string {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "no such file"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission denied"
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }
 
 func hasControl(s string) bool {

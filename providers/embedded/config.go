@@ -172,11 +172,3 @@ func fileError(path, field, what string, err error) error {
 		Problem: fmt.Sprintf("%s %s cannot be read: %v", what, path, err),
 		Fix:     "check " + field + " and the file's directory"}
 }
-
-// joinErrors returns the one error of errs as it is, or all of them joined.
-func joinErrors(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return errors.Join(errs...)
-}

@@ -50,7 +50,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	found, errs := cfg.inspect(true)
 	if len(errs) > 0 {
-		return nil, joinErrors(errs)
+		return nil, providers.JoinErrors(errs)
 	}
 	timeout := cfg.OpenTimeout
 	if timeout == 0 {

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"slices"
@@ -240,7 +238,7 @@ func (c Config) normalize() (Config, error) {
 	var authErrs []error
 	c.Auth, authErrs = c.Auth.normalize(c, scheme)
 	errs = append(errs, authErrs...)
-	return c, joinErrors(errs)
+	return c, providers.JoinErrors(errs)
 }
 
 // checkAddress returns what is wrong with a Vault address and how to fix
@@ -267,14 +265,6 @@ func checkAddress(addr string) (problem, fix string) {
 		return "must not have a query or fragment", form
 	}
 	return "", ""
-}
-
-// joinErrors returns nil, the one error of errs, or all of them joined.
-func joinErrors(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return errors.Join(errs...)
 }
 
 // cleanPath trims slashes at both ends of a Vault path and rejects empty,
@@ -340,28 +330,13 @@ func (t TLSConfig) check() []error {
 func checkReadable(field, name string) error {
 	f, err := os.Open(name)
 	if err != nil {
-		return configErr(field, "cannot be read: "+fileProblem(err), "check the file exists and is readable by the daemon's user")
+		return configErr(field, "cannot be read: "+providers.FileProblem(err), "check the file exists and is readable by the daemon's user")
 	}
 	defer f.Close()
 	if info, err := f.Stat(); err == nil && info.IsDir() {
 		return configErr(field, "is a directory", "point it at a file")
 	}
 	return nil
-}
-
-// fileProblem describes a file error without repeating the path.
-func fileProblem(err error) string {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "no such file"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission denied"
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }
 
 func appendNonNil(errs []error, more ...error) []error {
@@ -465,7 +440,7 @@ func (a AuthConfig) normalize(c Config, scheme string) (AuthConfig, []error) {
 func checkCredentialFile(field, name string) error {
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return configErr(field, "cannot be read: "+fileProblem(err), "check the file exists and is readable by the daemon's user")
+		return configErr(field, "cannot be read: "+providers.FileProblem(err), "check the file exists and is readable by the daemon's user")
 	}
 	defer clear(b)
 	if len(bytes.TrimSpace(b)) == 0 {
