@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 // TestConfigYAML decodes a documented example the way the daemon does
@@ -120,9 +121,7 @@ func TestConfigValidation(t *testing.T) {
 				}
 				return
 			}
-			if got := fieldsOf(t, err); !slices.Equal(got, []string{c.field}) {
-				t.Fatalf("got fields %v, want [%s]: %v", got, c.field, err)
-			}
+			providertest.WantConfigFields(t, err, c.field)
 			var ce *providers.ConfigError
 			if !errors.As(err, &ce) {
 				t.Fatalf("got %v, want a ConfigError on %s", err, c.field)
@@ -162,31 +161,6 @@ func sdkEnv(t *testing.T) {
 		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_STS")
 }
 
-// fieldsOf returns the Field of every *providers.ConfigError joined in
-// err, in order, and fails on any other error.
-func fieldsOf(t *testing.T, err error) []string {
-	t.Helper()
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ce *providers.ConfigError
-		if !errors.As(err, &ce) {
-			t.Fatalf("got %v (%T), want a *providers.ConfigError", err, err)
-		}
-		out = append(out, ce.Field)
-	}
-	if err != nil {
-		walk(err)
-	}
-	return out
-}
-
 // TestValidateEmptyBlock: "aws: {}" is refused for its region, wherever
 // the environment says the daemon runs.
 func TestValidateEmptyBlock(t *testing.T) {
@@ -195,7 +169,7 @@ func TestValidateEmptyBlock(t *testing.T) {
 		if env != "" {
 			t.Setenv(env, "eu-west-1")
 		}
-		if got := fieldsOf(t, Config{}.Validate()); !slices.Equal(got, []string{"region"}) {
+		if got := providertest.ConfigFields(t, Config{}.Validate()); !slices.Equal(got, []string{"region"}) {
 			t.Fatalf("%s set: fields %v, want [region]", env, got)
 		}
 	}
@@ -220,13 +194,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	want := []string{"region", "endpoint", "sts_endpoint", "assume_role.role_arn", "assume_role.external_id",
 		"assume_role.session_name", "name_path", "version_stage", "recovery_window_days", "max_attempts", "timeout", "profile"}
-	if got := fieldsOf(t, cfg.Validate()); !slices.Equal(got, want) {
-		t.Fatalf("fields %v\nwant   %v", got, want)
-	}
+	providertest.WantConfigFields(t, cfg.Validate(), want...)
 	_, err := New(context.Background(), cfg)
-	if got := fieldsOf(t, err); !slices.Equal(got, want) {
-		t.Fatalf("New: fields %v\nwant        %v", got, want)
-	}
+	providertest.WantConfigFields(t, err, want...)
 }
 
 // TestValidateMakesNoConnection: Validate loads the SDK configuration but

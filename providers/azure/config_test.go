@@ -5,13 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/secretbroker/secretbroker/internal/testpki"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 // clearAzureEnv removes the environment defaults so that validation tests
@@ -92,9 +92,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := fieldsOf(t, c.cfg.Validate()); !slices.Equal(got, []string{c.field}) {
-				t.Fatalf("Validate: fields %v, want [%s]", got, c.field)
-			}
+			providertest.WantConfigFields(t, c.cfg.Validate(), c.field)
 			p, err := New(context.Background(), c.cfg)
 			if err == nil {
 				p.Close()

@@ -2,10 +2,8 @@ package azure
 
 import (
 	"context"
-	"errors"
 	"net"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,7 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 // Both Config and *Config satisfy the daemon's Validator interface.
@@ -21,31 +19,6 @@ var (
 	_ interface{ Validate() error } = Config{}
 	_ interface{ Validate() error } = (*Config)(nil)
 )
-
-// fieldsOf returns the Field of every *providers.ConfigError joined in
-// err, in order, and fails on any other error.
-func fieldsOf(t *testing.T, err error) []string {
-	t.Helper()
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ce *providers.ConfigError
-		if !errors.As(err, &ce) {
-			t.Fatalf("got %v (%T), want a *providers.ConfigError", err, err)
-		}
-		out = append(out, ce.Field)
-	}
-	if err != nil {
-		walk(err)
-	}
-	return out
-}
 
 // TestConfigYAML decodes every field the way the daemon does (unknown
 // fields rejected), and refuses the old spelling of ca_file.
@@ -110,18 +83,12 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 	want := []string{"cloud", "vault_url", "authority_host", "timeout", "max_attempts", "tls.ca_file",
 		"auth.resource_id", "auth.tenant_id", "auth.client_id", "auth.client_secret_file"}
-	if got := fieldsOf(t, cfg.Validate()); !slices.Equal(got, want) {
-		t.Fatalf("fields %v\nwant   %v", got, want)
-	}
+	providertest.WantConfigFields(t, cfg.Validate(), want...)
 	_, err := New(context.Background(), cfg)
-	if got := fieldsOf(t, err); !slices.Equal(got, want) {
-		t.Fatalf("New: fields %v\nwant        %v", got, want)
-	}
+	providertest.WantConfigFields(t, err, want...)
 	// A certificate mode with its files missing: both reported.
 	cfg = Config{VaultName: "rpa-prod", Auth: AuthConfig{Mode: ModeClientCertificate, CertificateFile: missing}}
-	if got := fieldsOf(t, cfg.Validate()); !slices.Equal(got, []string{"auth.tenant_id", "auth.client_id", "auth.certificate_file"}) {
-		t.Fatalf("certificate mode: fields %v", got)
-	}
+	providertest.WantConfigFields(t, cfg.Validate(), "auth.tenant_id", "auth.client_id", "auth.certificate_file")
 }
 
 // TestValidateMakesNoConnection: Validate builds the credential of every

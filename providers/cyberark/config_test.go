@@ -5,12 +5,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/providers/cyberark"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 // Both Config and *Config satisfy the daemon's Validator interface.
@@ -18,31 +18,6 @@ var (
 	_ interface{ Validate() error } = cyberark.Config{}
 	_ interface{ Validate() error } = (*cyberark.Config)(nil)
 )
-
-// fieldsOf returns the Field of every *providers.ConfigError joined in
-// err, in order, and fails on any other error.
-func fieldsOf(t *testing.T, err error) []string {
-	t.Helper()
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ce *providers.ConfigError
-		if !errors.As(err, &ce) {
-			t.Fatalf("got %v (%T), want a *providers.ConfigError", err, err)
-		}
-		out = append(out, ce.Field)
-	}
-	if err != nil {
-		walk(err)
-	}
-	return out
-}
 
 // TestValidateReportsEveryProblem: a block with several mistakes gets one
 // error for each, in the order of the fields, and New refuses it with the
@@ -69,13 +44,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	want := []string{"url", "web_service", "app_id", "query_format", "writable", "timeout", "connection_timeout",
 		"max_attempts", "backoff", "check_safe", "tls.client_cert_file", "tls.client_key_file",
 		"tls.insecure_skip_verify_this_is_unsafe", "tls.ca_file", "tls.server_name"}
-	if got := fieldsOf(t, cfg.Validate()); !slices.Equal(got, want) {
-		t.Fatalf("fields %v\nwant   %v", got, want)
-	}
+	providertest.WantConfigFields(t, cfg.Validate(), want...)
 	_, err := cyberark.New(ctxT(t), cfg)
-	if got := fieldsOf(t, err); !slices.Equal(got, want) {
-		t.Fatalf("New: fields %v\nwant        %v", got, want)
-	}
+	providertest.WantConfigFields(t, err, want...)
 }
 
 func TestWritableRefused(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/secretbroker/secretbroker/providers"
 	"github.com/secretbroker/secretbroker/providers/cyberark"
 	"github.com/secretbroker/secretbroker/providers/cyberark/cyberarktest"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 const safe = "finance"
@@ -627,9 +627,7 @@ func TestConfigValidation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := baseConfig(srv)
 			c.mod(&cfg)
-			if got := fieldsOf(t, cfg.Validate()); !slices.Equal(got, []string{c.field}) {
-				t.Fatalf("Validate: fields %v, want [%s]", got, c.field)
-			}
+			providertest.WantConfigFields(t, cfg.Validate(), c.field)
 			p, err := cyberark.New(ctxT(t), cfg)
 			if err == nil {
 				p.Close()

@@ -2,15 +2,13 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 // Both Config and *Config satisfy the daemon's Validator interface.
@@ -19,43 +17,13 @@ var (
 	_ interface{ Validate() error } = (*Config)(nil)
 )
 
-// fieldsOf returns the Field of every *providers.ConfigError joined in err,
-// in order, and fails on any other error.
-func fieldsOf(t *testing.T, err error) []string {
-	t.Helper()
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ce *providers.ConfigError
-		if !errors.As(err, &ce) {
-			t.Fatalf("got %v (%T), want a *providers.ConfigError", err, err)
-		}
-		out = append(out, ce.Field)
-	}
-	if err != nil {
-		walk(err)
-	}
-	return out
-}
-
 func TestValidateReportsEveryProblem(t *testing.T) {
 	cfg := Config{OpenTimeout: -time.Second, Create: true, Writable: boolPtr(false)}
-	got := fieldsOf(t, cfg.Validate())
 	want := []string{"path", "key_file", "open_timeout", "create"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("fields %v, want %v", got, want)
-	}
+	providertest.WantConfigFields(t, cfg.Validate(), want...)
 	// New reports the same list.
 	_, err := New(context.Background(), cfg)
-	if got := fieldsOf(t, err); !slices.Equal(got, want) {
-		t.Fatalf("New: fields %v, want %v", got, want)
-	}
+	providertest.WantConfigFields(t, err, want...)
 }
 
 func TestValidateChecks(t *testing.T) {
@@ -86,9 +54,7 @@ func TestValidateChecks(t *testing.T) {
 				}
 				return
 			}
-			if got := fieldsOf(t, err); !slices.Equal(got, []string{c.field}) {
-				t.Fatalf("fields %v, want [%s]: %v", got, c.field, err)
-			}
+			providertest.WantConfigFields(t, err, c.field)
 			ce := wantConfigError(t, err, c.field)
 			if ce.Problem == "" || ce.Fix == "" {
 				t.Fatalf("no problem or fix: %+v", ce)

@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/secretbroker/secretbroker/internal/testpki"
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 // Both Config and *Config satisfy the daemon's Validator interface.
@@ -21,31 +21,6 @@ var (
 	_ interface{ Validate() error } = Config{}
 	_ interface{ Validate() error } = (*Config)(nil)
 )
-
-// fieldsOf returns the Field of every *providers.ConfigError joined in
-// err, in order, and fails on any other error.
-func fieldsOf(t *testing.T, err error) []string {
-	t.Helper()
-	var out []string
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var ce *providers.ConfigError
-		if !errors.As(err, &ce) {
-			t.Fatalf("got %v (%T), want a *providers.ConfigError", err, err)
-		}
-		out = append(out, ce.Field)
-	}
-	if err != nil {
-		walk(err)
-	}
-	return out
-}
 
 // TestConfigYAML decodes every field the way the daemon does (unknown
 // fields rejected), and refuses the old spellings.
@@ -113,13 +88,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	want := []string{"address", "namespace", "mount", "path", "kv_version", "timeout", "max_attempts",
 		"tls.insecure_skip_verify_this_is_unsafe", "tls.client_cert_file", "tls.ca_file",
 		"auth.role", "auth.role_id", "auth.secret_id_file"}
-	if got := fieldsOf(t, cfg.Validate()); !slices.Equal(got, want) {
-		t.Fatalf("fields %v\nwant   %v", got, want)
-	}
+	providertest.WantConfigFields(t, cfg.Validate(), want...)
 	_, err := New(ctxT(t), cfg, nil)
-	if got := fieldsOf(t, err); !slices.Equal(got, want) {
-		t.Fatalf("New: fields %v\nwant        %v", got, want)
-	}
+	providertest.WantConfigFields(t, err, want...)
 }
 
 func TestValidateAddress(t *testing.T) {
@@ -213,9 +184,7 @@ func TestValidateFiles(t *testing.T) {
 				}
 				return
 			}
-			if got := fieldsOf(t, err); !slices.Equal(got, []string{c.field}) {
-				t.Fatalf("fields %v, want [%s]: %v", got, c.field, err)
-			}
+			providertest.WantConfigFields(t, err, c.field)
 			if strings.Contains(err.Error(), secret) {
 				t.Fatalf("the error shows a file's content: %v", err)
 			}
@@ -223,14 +192,10 @@ func TestValidateFiles(t *testing.T) {
 	}
 	// The cert method needs https, and so a tls block.
 	err = Config{Address: "http://127.0.0.1:8200", Auth: AuthConfig{Method: MethodCert}}.Validate()
-	if got := fieldsOf(t, err); !slices.Equal(got, []string{"tls.client_cert_file", "address"}) {
-		t.Fatalf("cert method over http: fields %v", got)
-	}
+	providertest.WantConfigFields(t, err, "tls.client_cert_file", "address")
 	// The token method without token_file takes VAULT_TOKEN.
 	good.Auth.TokenFile = ""
-	if got := fieldsOf(t, good.Validate()); !slices.Equal(got, []string{"auth.token_file"}) {
-		t.Fatalf("no token anywhere: fields %v", got)
-	}
+	providertest.WantConfigFields(t, good.Validate(), "auth.token_file")
 	t.Setenv("VAULT_TOKEN", secret)
 	if err := good.Validate(); err != nil {
 		t.Fatalf("token from VAULT_TOKEN refused: %v", err)
@@ -271,7 +236,5 @@ func TestValidateKubernetesDefaultTokenFile(t *testing.T) {
 		t.Skip("running in a pod: the default token file exists")
 	}
 	err := Config{Address: "https://v:8200", Auth: AuthConfig{Method: MethodKubernetes, Role: "r"}}.Validate()
-	if got := fieldsOf(t, err); !slices.Equal(got, []string{"auth.token_file"}) {
-		t.Fatalf("fields %v: %v", got, err)
-	}
+	providertest.WantConfigFields(t, err, "auth.token_file")
 }
