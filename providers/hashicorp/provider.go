@@ -122,6 +122,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Provider, error
 	return p, nil
 }
 
+// maxIdleConns is how many idle connections to Vault are kept: at least the
+// daemon's default concurrency limit per provider.
+const maxIdleConns = 256
+
 // buildClient makes the token-carrying client, a client for logins that
 // sends no token, and the authenticator.
 func (p *Provider) buildClient() error {
@@ -148,6 +152,10 @@ func (p *Provider) buildClient() error {
 		return providers.Errorf(providers.Internal, fmt.Errorf("hashicorp: unexpected vault client transport %T", ac.HttpClient.Transport),
 			"cannot build the vault client")
 	}
+	// vault/api keeps GOMAXPROCS+1 idle connections: under a herd of
+	// misses almost every read opened a new connection (and, against a real
+	// Vault, made a TLS handshake). Keep as many as the daemon sends at once.
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = maxIdleConns, maxIdleConns
 	tc := tr.TLSClientConfig
 	tc.RootCAs, tc.InsecureSkipVerify, tc.ServerName = nil, false, ""
 	tc.Certificates, tc.GetClientCertificate = nil, nil
