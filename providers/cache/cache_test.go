@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 type stack struct {
@@ -204,7 +205,7 @@ func TestThousandConcurrentMissesOneVaultRead(t *testing.T) {
 		}()
 	}
 	// Every caller has joined the one read, which is still held.
-	waitFor(t, "1000 callers waiting on one read", func() bool { return s.c.Waiting() == callers })
+	providertest.WaitFor(t, "1000 callers waiting on one read", func() bool { return s.c.Waiting() == callers })
 	close(gate)
 	wg.Wait()
 	close(errs)
@@ -245,13 +246,13 @@ func TestWaiterHonoursItsContext(t *testing.T) {
 		_, err := s.p.Get(first, refA)
 		firstErr <- err
 	}()
-	waitFor(t, "the first caller's read", func() bool { return f.inFlight.Load() == 1 })
+	providertest.WaitFor(t, "the first caller's read", func() bool { return f.inFlight.Load() == 1 })
 	secondDone := make(chan error, 1)
 	go func() {
 		_, err := s.p.Get(context.Background(), refA)
 		secondDone <- err
 	}()
-	waitFor(t, "two waiters", func() bool { return s.c.Waiting() == 2 })
+	providertest.WaitFor(t, "two waiters", func() bool { return s.c.Waiting() == 2 })
 
 	cancelFirst()
 	select {
@@ -622,7 +623,7 @@ func TestWriteDuringReadDoesNotStoreOldValue(t *testing.T) {
 		v, _ := s.p.Get(context.Background(), refA)
 		done <- v
 	}()
-	waitFor(t, "the read in flight", func() bool { return f.inFlight.Load() == 1 })
+	providertest.WaitFor(t, "the read in flight", func() bool { return f.inFlight.Load() == 1 })
 	if err := s.p.Put(ctx(t), refA, secret("new")); err != nil {
 		t.Fatal(err)
 	}
@@ -704,17 +705,17 @@ func TestFreshDoesNotJoinEarlierRead(t *testing.T) {
 	freshRef.Fresh = true
 
 	plain := get(refA) // read 1 sees v1
-	waitFor(t, "the plain read", func() bool { return f.inFlight.Load() == 1 })
+	providertest.WaitFor(t, "the plain read", func() bool { return f.inFlight.Load() == 1 })
 	f.seed(refA, secret("v2"))
 	first := get(freshRef) // read 2 sees v2
-	waitFor(t, "the first fresh read", func() bool { return f.inFlight.Load() == 2 && s.c.Waiting() == 2 })
+	providertest.WaitFor(t, "the first fresh read", func() bool { return f.inFlight.Load() == 2 && s.c.Waiting() == 2 })
 	f.seed(refA, secret("v3"))
 	const later = 20
 	var rest []chan *providers.Secret
 	for i := 0; i < later; i++ {
 		rest = append(rest, get(freshRef))
 	}
-	waitFor(t, "every caller waiting", func() bool { return s.c.Waiting() == 2+later })
+	providertest.WaitFor(t, "every caller waiting", func() bool { return s.c.Waiting() == 2+later })
 	gate <- struct{}{}
 	gate <- struct{}{}
 	if got := password(plain); got != "v1" {
@@ -724,7 +725,7 @@ func TestFreshDoesNotJoinEarlierRead(t *testing.T) {
 		t.Fatalf("first fresh: %q, want v2", got)
 	}
 	// The later Fresh callers did not take read 2's answer; they share read 3.
-	waitFor(t, "the later fresh callers on one read", func() bool {
+	providertest.WaitFor(t, "the later fresh callers on one read", func() bool {
 		return f.inFlight.Load() == 1 && s.c.joins.Load() == 2+2*later
 	})
 	gate <- struct{}{}

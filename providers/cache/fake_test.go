@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/secretbroker/secretbroker/providers"
@@ -155,16 +154,4 @@ func (o *counts) Evicted(n int) { o.evicted.Add(int64(n)) }
 func (o *counts) Size(entries int, bytes int64) {
 	o.entries.Store(int64(entries))
 	o.bytes.Store(bytes)
-}
-
-// waitFor polls cond until it holds or 10 seconds pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

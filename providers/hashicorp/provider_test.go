@@ -45,18 +45,6 @@ func wantCode(t *testing.T, _ providers.Provider, err error, want providers.Code
 	providertest.WantCode(t, err, want)
 }
 
-// waitFor polls cond until it holds, failing after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestConfigValidation(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := writeFile(t, "token", "tok")
@@ -535,7 +523,7 @@ func TestReloginWhenRenewalFails(t *testing.T) {
 	f.set(func(f *fakeVault) { f.ttl = 2; f.renewFails = true })
 	p := mustNew(t, Config{Address: f.srv.URL, KVVersion: 2, Auth: AuthConfig{Method: MethodAppRole, RoleID: "r"}, backoffMin: 10 * time.Millisecond})
 	// The watcher gives up before the 2s TTL ends; the provider logs in again.
-	waitFor(t, "a second login", func() bool {
+	providertest.WaitFor(t, "a second login", func() bool {
 		logins, _ := f.snapshot()
 		return len(logins) >= 2
 	})
@@ -554,7 +542,7 @@ func TestReloginRetriesWithBackoff(t *testing.T) {
 	p := mustNew(t, Config{Address: f.srv.URL, KVVersion: 2, MaxAttempts: 1, Auth: AuthConfig{Method: MethodAppRole, RoleID: "r"},
 		backoffMin: 5 * time.Millisecond, backoffMax: 20 * time.Millisecond})
 	f.set(func(f *fakeVault) { f.status = 503 })
-	waitFor(t, "failing login attempts", func() bool {
+	providertest.WaitFor(t, "failing login attempts", func() bool {
 		_, reqs := f.snapshot()
 		n := 0
 		for _, r := range reqs {
@@ -565,7 +553,7 @@ func TestReloginRetriesWithBackoff(t *testing.T) {
 		return n >= 4
 	})
 	f.set(func(f *fakeVault) { f.status = 0; f.ttl = 3600 })
-	waitFor(t, "a successful login", func() bool {
+	providertest.WaitFor(t, "a successful login", func() bool {
 		s, _ := p.current()
 		return s.Auth.LeaseDuration == 3600
 	})
@@ -598,7 +586,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		wantCode(t, p, err, providers.FailedPrecondition)
 	}
 	f.srv.CloseClientConnections()
-	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	providertest.WaitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func TestCloseAbortsHungRenewal(t *testing.T) {

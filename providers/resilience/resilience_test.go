@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/secretbroker/secretbroker/providers"
+	"github.com/secretbroker/secretbroker/providers/providertest"
 )
 
 func TestConstructorsRejectBadOptions(t *testing.T) {
@@ -168,7 +169,7 @@ func TestRetryWaitHonoursCancel(t *testing.T) {
 		_, err := p.Get(ctx, ref)
 		done <- err
 	}()
-	waitFor(t, "the first attempt", func() bool { return f.reads.Load() == 1 })
+	providertest.WaitFor(t, "the first attempt", func() bool { return f.reads.Load() == 1 })
 	cancel()
 	select {
 	case err := <-done:
@@ -229,7 +230,7 @@ func TestLimitNeverMoreThanN(t *testing.T) {
 			errs <- err
 		}(i)
 	}
-	waitFor(t, "N in flight and the rest queued", func() bool {
+	providertest.WaitFor(t, "N in flight and the rest queued", func() bool {
 		return f.inFlight.Load() == n && l.waiting.Load() == callers-n
 	})
 	close(gate)
@@ -254,7 +255,7 @@ func TestLimitQueueFull(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		go func() { results <- p.Put(context.Background(), ref, &providers.Secret{}) }()
 	}
-	waitFor(t, "2 in flight and 1 queued", func() bool { return f.inFlight.Load() == 2 && l.waiting.Load() == 1 })
+	providertest.WaitFor(t, "2 in flight and 1 queued", func() bool { return f.inFlight.Load() == 2 && l.waiting.Load() == 1 })
 	_, err := p.Get(testCtx(t), ref)
 	wantCode(t, err, providers.ResourceExhausted)
 	if r := providers.ReasonOf(err); r != "too many requests queued for provider vault1" {
@@ -274,11 +275,11 @@ func TestLimitQueueFull(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		go func() { _, err := p.Get(context.Background(), ref); results <- err }()
 	}
-	waitFor(t, "2 in flight", func() bool { return f.inFlight.Load() == 2 })
+	providertest.WaitFor(t, "2 in flight", func() bool { return f.inFlight.Load() == 2 })
 	ctx, cancel := context.WithCancel(context.Background())
 	queued := make(chan error, 1)
 	go func() { _, err := p.Get(ctx, ref); queued <- err }()
-	waitFor(t, "1 queued", func() bool { return l.waiting.Load() == 1 })
+	providertest.WaitFor(t, "1 queued", func() bool { return l.waiting.Load() == 1 })
 	cancel()
 	wantCode(t, <-queued, providers.Canceled)
 	if l.waiting.Load() != 0 {
@@ -347,7 +348,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 		t.Fatalf("RetryAfter %v, want within the 50ms cool-down", ra)
 	}
 	f.script(nil) // the vault recovers
-	waitFor(t, "the circuit to close", func() bool {
+	providertest.WaitFor(t, "the circuit to close", func() bool {
 		_, err := p.Get(testCtx(t), ref)
 		return err == nil
 	})
@@ -371,7 +372,7 @@ func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 	p := breaking(t, f, ev, 1, 20*time.Millisecond)
 	_, err := p.Get(testCtx(t), ref)
 	wantCode(t, err, providers.ResourceExhausted)
-	waitFor(t, "a probe", func() bool {
+	providertest.WaitFor(t, "a probe", func() bool {
 		p.Get(testCtx(t), ref)
 		return f.reads.Load() == 2
 	})
@@ -475,7 +476,7 @@ func TestThrottlingVaultRetriedThenTripsThenRecovers(t *testing.T) {
 		t.Fatalf("vault reads %d while open, want still 6", n)
 	}
 	f.script(nil)
-	waitFor(t, "the circuit to close", func() bool {
+	providertest.WaitFor(t, "the circuit to close", func() bool {
 		_, err := p.Get(testCtx(t), ref)
 		return err == nil
 	})
