@@ -147,7 +147,7 @@ type key struct{ location, name, version string }
 
 // entry is immutable once stored.
 type entry struct {
-	secret     *providers.Secret // nil for a cached NotFound
+	secret     *frozen // nil for a cached NotFound
 	err        error             // the NotFound error, for a cached NotFound
 	expires    time.Time         // served as fresh before this
 	staleUntil time.Time         // kept (for stale-if-error) before this
@@ -408,15 +408,50 @@ func (s *shard) removeIf(match func(key) bool) int {
 	return n
 }
 
-func sizeOf(k key, s *providers.Secret) int64 {
-	n := len(k.location) + len(k.name) + len(k.version)
+// entryOverhead and attributeOverhead approximate what an entry costs in
+// memory beyond its strings' bytes (the entry, its LRU node, the key, the
+// frozen secret; each attribute's two string headers), so that MaxBytes
+// bounds the memory the cache really holds.
+const (
+	entryOverhead     = 320
+	attributeOverhead = 32
+)
+
+func sizeOf(k key, s *frozen) int64 {
+	n := entryOverhead + len(k.location) + len(k.name) + len(k.version)
 	if s != nil {
-		n += len(s.Version)
-		for a, v := range s.Attributes {
-			n += len(a) + len(v)
+		n += len(s.version)
+		for _, v := range s.kv {
+			n += len(v) + attributeOverhead/2
 		}
 	}
 	return int64(n)
+}
+
+// frozen is a secret as the cache keeps it: its attributes as one slice of
+// key, value pairs rather than a map (a small Go map costs several hundred
+// bytes; every hit builds the caller's own map anyway).
+type frozen struct {
+	kv      []string
+	version string
+	updated time.Time
+}
+
+func freeze(s *providers.Secret) *frozen {
+	f := &frozen{kv: make([]string, 0, 2*len(s.Attributes)), version: s.Version, updated: s.UpdatedAt}
+	for k, v := range s.Attributes {
+		f.kv = append(f.kv, k, v)
+	}
+	return f
+}
+
+// thaw returns a new Secret the caller may change.
+func (f *frozen) thaw() *providers.Secret {
+	attrs := make(map[string]string, len(f.kv)/2)
+	for i := 0; i+1 < len(f.kv); i += 2 {
+		attrs[f.kv[i]] = f.kv[i+1]
+	}
+	return &providers.Secret{Attributes: attrs, Version: f.version, UpdatedAt: f.updated}
 }
 
 // result is what a shared vault read gives every caller waiting on it.
@@ -447,7 +482,7 @@ func (p *provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secre
 			if e.secret == nil {
 				return nil, e.err
 			}
-			return e.secret.Clone(), nil
+			return e.secret.thaw(), nil
 		}
 	}
 	c.obs.Miss()
@@ -463,7 +498,7 @@ func (p *provider) Get(ctx context.Context, ref providers.Ref) (*providers.Secre
 		if c.grace > 0 {
 			if e := s.staleEntry(k, c.clock()); e != nil {
 				c.obs.StaleServed()
-				v := e.secret.Clone()
+				v := e.secret.thaw()
 				v.Stale = true
 				return v, nil
 			}
@@ -519,7 +554,11 @@ func (p *provider) load(ctx context.Context, ref providers.Ref, k key, s *shard)
 		// A read that finished between this caller's miss and its joining
 		// may have stored the answer already.
 		if e, ok := s.lookup(k, c.clock()); ok {
-			return &result{secret: e.secret, err: e.err, seq: seq}
+			r := &result{err: e.err, seq: seq}
+			if e.secret != nil {
+				r.secret = e.secret.thaw()
+			}
+			return r
 		}
 	}
 	gen := s.generation()
@@ -536,8 +575,7 @@ func (p *provider) load(ctx context.Context, ref providers.Ref, k key, s *shard)
 			c.reportSize()
 		}
 	case err == nil:
-		kept := v.Clone()
-		kept.Stale = false
+		kept := freeze(v)
 		e := &entry{secret: kept, expires: now.Add(c.ttl), staleUntil: now.Add(c.ttl + c.grace), size: sizeOf(k, kept)}
 		c.store(s, k, e, gen)
 	case providers.CodeOf(err) == providers.NotFound:

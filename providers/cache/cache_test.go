@@ -391,27 +391,28 @@ func TestEntryBoundEvictsLeastRecentlyUsed(t *testing.T) {
 
 func TestByteBoundEvictsLeastRecentlyUsed(t *testing.T) {
 	f := newFake(false)
-	// Each entry: name (1) + "k" (1) + 19-byte value = 21 bytes.
+	// Each entry: its overhead (320) + name (1) + "k" (1) + 19-byte value
+	// + the overhead of one attribute (32) = 373 bytes.
 	for _, n := range []string{"a", "b", "c", "d"} {
 		f.seed(named(n), &providers.Secret{Attributes: map[string]string{"k": strings.Repeat(n, 19)}})
 	}
-	f.seed(named("big"), &providers.Secret{Attributes: map[string]string{"k": strings.Repeat("x", 100)}})
+	f.seed(named("big"), &providers.Secret{Attributes: map[string]string{"k": strings.Repeat("x", 2000)}})
 	opts := baseOptions()
-	opts.MaxBytes = 70 // room for three
+	opts.MaxBytes = 1200 // room for three
 	s := newStack(t, opts, f)
 	mustGet(t, s.p, named("a"))
 	mustGet(t, s.p, named("b"))
 	mustGet(t, s.p, named("c"))
-	if s.c.Bytes() != 63 || s.c.Len() != 3 {
-		t.Fatalf("Bytes %d Len %d, want 63 and 3", s.c.Bytes(), s.c.Len())
+	if s.c.Bytes() != 1119 || s.c.Len() != 3 {
+		t.Fatalf("Bytes %d Len %d, want 1119 and 3", s.c.Bytes(), s.c.Len())
 	}
 	mustGet(t, s.p, named("a"))
 	mustGet(t, s.p, named("d")) // evicts b
-	if s.c.Bytes() != 63 || s.c.Len() != 3 {
-		t.Fatalf("Bytes %d Len %d, want 63 and 3", s.c.Bytes(), s.c.Len())
+	if s.c.Bytes() != 1119 || s.c.Len() != 3 {
+		t.Fatalf("Bytes %d Len %d, want 1119 and 3", s.c.Bytes(), s.c.Len())
 	}
-	if s.obs.bytes.Load() != 63 || s.obs.entries.Load() != 3 {
-		t.Fatalf("observer size %d entries %d bytes, want 3 and 63", s.obs.entries.Load(), s.obs.bytes.Load())
+	if s.obs.bytes.Load() != 1119 || s.obs.entries.Load() != 3 {
+		t.Fatalf("observer size %d entries %d bytes, want 3 and 1119", s.obs.entries.Load(), s.obs.bytes.Load())
 	}
 	before := f.gets.Load()
 	mustGet(t, s.p, named("b"))
