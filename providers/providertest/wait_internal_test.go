@@ -1,26 +1,10 @@
 package providertest
 
 import (
-	"fmt"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// fatalRecorder is a testing.TB whose Fatalf records the failure and ends
-// the goroutine, as testing's does.
-type fatalRecorder struct {
-	testing.TB
-	failed string
-}
-
-func (r *fatalRecorder) Helper() {}
-
-func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.failed = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
 
 func TestWaitForReturnsOnceCondHolds(t *testing.T) {
 	var n atomic.Int64
@@ -31,14 +15,10 @@ func TestWaitForReturnsOnceCondHolds(t *testing.T) {
 }
 
 func TestWaitForFailsAtTheDeadline(t *testing.T) {
-	r := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		waitFor(r, "the impossible", func() bool { return false }, 20*time.Millisecond)
-	}()
-	<-done
-	if want := "timed out waiting for the impossible"; r.failed != want {
-		t.Fatalf("failure %q, want %q", r.failed, want)
+	failed := failureOf(t, func(tb testing.TB) {
+		waitFor(tb, "the impossible", func() bool { return false }, 20*time.Millisecond)
+	})
+	if want := "timed out waiting for the impossible"; failed != want {
+		t.Fatalf("failure %q, want %q", failed, want)
 	}
 }
