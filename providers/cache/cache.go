@@ -147,10 +147,10 @@ type key struct{ location, name, version string }
 
 // entry is immutable once stored.
 type entry struct {
-	secret     *frozen // nil for a cached NotFound
-	err        error             // the NotFound error, for a cached NotFound
-	expires    time.Time         // served as fresh before this
-	staleUntil time.Time         // kept (for stale-if-error) before this
+	secret     *frozen   // nil for a cached NotFound
+	err        error     // the NotFound error, for a cached NotFound
+	expires    time.Time // served as fresh before this
+	staleUntil time.Time // kept (for stale-if-error) before this
 	size       int64
 }
 
