@@ -290,6 +290,7 @@ Commands:
   lockers     list the configured lockers
   put         store a credential in a writable provider
   delete      delete a credential from a writable provider
+  preflight   check that every user's credentials exist, and collisions (no values)
   name        encode and decode secret names offline (encode, decode, kinds)
   audit       verify the hash chain of the daemon's audit log files offline
   version     print the version of this program
