@@ -6,13 +6,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
 
 var (
-	yamlLine      = regexp.MustCompile(`^\s*(?:yaml: )?line (\d+): (.*)$`)
-	yamlUnmarshal = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*?)`)? into (.+)$")
+	yamlLine      = regexp.MustCompile(`(?s)^\s*(?:yaml: )?line (\d+): (.*)$`)
+	yamlUnmarshal = regexp.MustCompile("(?s)^cannot unmarshal !!(\\w+)(?: `(.*?)`)? into (.+)$")
 	yamlNotFound  = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
 )
 
@@ -63,9 +64,9 @@ func yamlError(file string, err error) error {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			n, _ := strconv.Atoi(m[1])
-			return Errors{{File: file, Line: n, Msg: m[2] + " (fix the YAML syntax at this line or the one before it)"}}
+			return Errors{{File: file, Line: n, Msg: oneLine(m[2]) + " (fix the YAML syntax at this line or the one before it)"}}
 		}
-		return Errors{{File: file, Msg: msg + " (fix the YAML syntax)"}}
+		return Errors{{File: file, Msg: oneLine(msg) + " (fix the YAML syntax)"}}
 	}
 	var errs Errors
 	for _, s := range te.Errors {
@@ -94,9 +95,27 @@ func yamlError(file string, err error) error {
 				e.Msg = fmt.Sprintf("found %s, but %s is expected here", got, words(m[3]))
 			}
 		}
+		e.Msg = oneLine(e.Msg)
 		errs = append(errs, e)
 	}
 	return errs
+}
+
+// oneLine keeps an error on one line whatever value it quotes: line breaks
+// and other control characters are escaped.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			fmt.Fprintf(&b, "%+q", string(r))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // renamed lists old spellings of settings and what to write instead. The
