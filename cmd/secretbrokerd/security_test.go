@@ -31,9 +31,20 @@ import (
 const (
 	botToken    = "tok-BOTPOOL-7f3a9c-do-not-leak"
 	floodToken  = "tok-FLOODER-51bb02-do-not-leak"
+	vaultToken  = "hvs.VAULTTOKEN-9d2e61-do-not-leak"
 	systemValue = "pw-SYSTEM-e81d44-do-not-leak"
 	userValue   = "pw-USER-0c9a17-do-not-leak"
 )
+
+// vaultTokenFile writes the (distinctive) token of the vault that is down.
+func vaultTokenFile(t *testing.T, dir string) string {
+	t.Helper()
+	f := filepath.Join(dir, "vault.token")
+	if err := os.WriteFile(f, []byte(vaultToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
 
 func sha(tok string) string {
 	h := sha256.Sum256([]byte(tok))
@@ -69,11 +80,15 @@ audit: {path: audit.log}
 providers:
   store:
     embedded: {path: store.db, key_file: store.key, create: true}
+  down:                           # a vault nobody answers for (a closed loopback port)
+    hashicorp: {address: "http://127.0.0.1:9", mount: secret, kv_version: 2, auth: {method: token, token_file: %s}}
+    protection: {max_attempts: 1, timeout: 2s}
 lockers:
   finance: {provider: store, prefix: accounting}
   hr: {provider: store, prefix: hr}
+  outage: {provider: down, prefix: x}
 autologin: {provider: store}
-`, extraServer, sha(botToken), sha(floodToken))
+`, extraServer, sha(botToken), sha(floodToken), vaultTokenFile(t, dir))
 	path := filepath.Join(dir, "secretbroker.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -107,6 +122,16 @@ func TestAccessControl(t *testing.T) {
 	// Health needs none.
 	if _, err := healthpb.NewHealthClient(daemontest.Dial(t, d.Addr)).Check(ctx(t), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatalf("health without credentials: %v", err)
+	}
+
+	// Not found, and a vault that is down: the caller learns the code and
+	// the names tried, nothing more.
+	_, err = admin.GetCredential(ctx(t), &pb.GetCredentialRequest{Locker: "finance", Credential: "missing"})
+	wantCode(t, err, codes.NotFound, `"accounting_missing"`)
+	_, err = admin.GetCredential(ctx(t), &pb.GetCredentialRequest{Locker: "outage", Credential: "erp"})
+	wantCode(t, err, codes.Unavailable)
+	if strings.Contains(errMessage(err), "127.0.0.1:9") {
+		t.Fatalf("the vault's address reached the caller: %s", errMessage(err))
 	}
 
 	// A bot asking for another user's credential is denied before any name
@@ -194,7 +219,7 @@ func TestAccessControl(t *testing.T) {
 		t.Errorf("audit file mode %v", fi.Mode().Perm())
 	}
 	for _, where := range map[string]string{"log": d.Logs(), "audit": text, "metrics": string(metrics)} {
-		for _, secret := range []string{botToken, floodToken, systemValue, userValue, "tok-WRONG-a1b2c3", strings.Repeat("L", 100)} {
+		for _, secret := range []string{botToken, floodToken, vaultToken, systemValue, userValue, "tok-WRONG-a1b2c3", strings.Repeat("L", 100)} {
 			if strings.Contains(where, secret) {
 				t.Fatalf("a secret or a long input (%.20s...) leaked", secret)
 			}
