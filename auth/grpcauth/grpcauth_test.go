@@ -551,7 +551,7 @@ func TestPlaintextAllowed(t *testing.T) {
 		{"0.0.0.0:7787", false},
 		{"[::]:7787", false},
 		{":7787", false},
-		{"10.1.2.3:1", false},
+		{"192.0.2.3:1", false},
 		{"example.com:1", false},
 		{"localhost.example.com:1", false},
 		{"127.0.0.1", false}, // no port

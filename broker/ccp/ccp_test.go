@@ -445,7 +445,7 @@ func TestErrorShapes(t *testing.T) {
 func TestVaultAndLimitErrors(t *testing.T) {
 	e := newEnv(t)
 	const q = "AppID=RPA&Safe=finance&Object=glaccess"
-	e.aws.SetFault(providers.Errorf(providers.Unavailable, errors.New("dial tcp 10.0.0.1:443: connection refused"), "the vault is unavailable"))
+	e.aws.SetFault(providers.Errorf(providers.Unavailable, errors.New("dial tcp 192.0.2.1:443: connection refused"), "the vault is unavailable"))
 	status, body := e.get(controlRoom, q)
 	if want := `{"ErrorCode":"APPAP007E","ErrorMsg":"get object \"glaccess\" in locker \"finance\": the vault is unavailable (tried OBJECT \"accounting_glaccess\" in provider \"aws-prod\" (aws))"}` + "\n"; status != 503 || body != want {
 		t.Fatalf("vault down: HTTP %d %s\nwant %s", status, body, want)

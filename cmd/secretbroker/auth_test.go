@@ -280,11 +280,11 @@ func TestLocalTarget(t *testing.T) {
 		"unix:/run/secretbroker.sock":   true,
 		"unix:///run/secretbroker.sock": true,
 		"unix-abstract:secretbroker":    true,
-		"10.0.0.1:7787":                 false,
+		"192.0.2.1:7787":                 false,
 		"[2001:db8::1]:7787":            false,
 		"broker.example.com:7787":       false,
 		"localhost.example.com:7787":    false,
-		"dns://8.8.8.8/localhost:7787":  false,
+		"dns://192.0.2.53/localhost:7787":  false,
 		"0.0.0.0:7787":                  false,
 	} {
 		if got := localTarget(addr); got != want {

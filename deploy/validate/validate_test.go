@@ -91,7 +91,7 @@ func TestBroken(t *testing.T) {
 		{"no seccomp", "        seccompProfile: {type: RuntimeDefault}\n", "", "seccompProfile is not RuntimeDefault"},
 		{"pdb selects nothing", "  maxUnavailable: 1\n  selector:\n    matchLabels: {app: sb}", "  maxUnavailable: 1\n  selector:\n    matchLabels: {app: x}", "PodDisruptionBudget rpa/sb: spec.selector selects no pod template"},
 		{"netpol named port", "ports: [{port: grpc, protocol: TCP}]", "ports: [{port: grcp, protocol: TCP}]", `names port "grcp"`},
-		{"netpol cidr", "cidr: 10.20.0.0/16", "cidr: 10.20.0.0/33", "cidr"},
+		{"netpol cidr", "cidr: 198.51.100.0/24", "cidr: 198.51.100.0/33", "cidr"},
 		{"servicemonitor namespace", "matchNames: [rpa]", "matchNames: [other]", "selects no Service of this render"},
 		{"servicemonitor port", "{port: admin, path: /metrics", "{port: metrics, path: /metrics", `port "metrics" is not a port name`},
 		{"servicemonitor field", "{port: admin, path: /metrics, interval: 30s}", "{port: admin, path: /metrics, intervall: 30s}", `unknown field "spec.endpoints[0].intervall"`},
