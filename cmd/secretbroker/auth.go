@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/credentials/local"
+
+	"github.com/secretbroker/secretbroker/internal/datadir"
 )
 
 const (
@@ -84,27 +86,10 @@ func (a *app) findToken(isLocal bool) (*token, error) {
 	return t, err
 }
 
-// defaultDataDir returns the daemon's default data directory, resolved as
-// internal/config.DefaultDataDir does (not imported: the client needs none
-// of the daemon's configuration): $XDG_STATE_HOME/secretbroker,
-// ~/.local/state/secretbroker on Linux, the user configuration directory
-// elsewhere.
+// defaultDataDir returns the daemon's default data directory, by the
+// daemon's own rule (package datadir), with e's lookups.
 func defaultDataDir(e env) (string, error) {
-	if d := e.getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "secretbroker"), nil
-	}
-	if runtime.GOOS == "linux" {
-		home, err := e.homeDir()
-		if err != nil {
-			return "", err
-		}
-		return filepath.Join(home, ".local", "state", "secretbroker"), nil
-	}
-	d, err := e.configDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(d, "secretbroker"), nil
+	return datadir.Default(datadir.Lookups{Getenv: e.getenv, HomeDir: e.homeDir, ConfigDir: e.configDir})
 }
 
 // readTokenFile reads the token in the file at path, named by via (a flag

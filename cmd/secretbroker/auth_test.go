@@ -270,22 +270,22 @@ func TestBearerTransportSecurity(t *testing.T) {
 
 func TestLocalTarget(t *testing.T) {
 	for addr, want := range map[string]bool{
-		"127.0.0.1:7787":                true,
-		"127.1.2.3:7787":                true,
-		"[::1]:7787":                    true,
-		"localhost:7787":                true,
-		"LOCALHOST:7787":                true,
-		"dns:///localhost:7787":         true,
-		"passthrough:///127.0.0.1:7787": true,
-		"unix:/run/secretbroker.sock":   true,
-		"unix:///run/secretbroker.sock": true,
-		"unix-abstract:secretbroker":    true,
-		"192.0.2.1:7787":                 false,
-		"[2001:db8::1]:7787":            false,
-		"broker.example.com:7787":       false,
-		"localhost.example.com:7787":    false,
-		"dns://192.0.2.53/localhost:7787":  false,
-		"0.0.0.0:7787":                  false,
+		"127.0.0.1:7787":                  true,
+		"127.1.2.3:7787":                  true,
+		"[::1]:7787":                      true,
+		"localhost:7787":                  true,
+		"LOCALHOST:7787":                  true,
+		"dns:///localhost:7787":           true,
+		"passthrough:///127.0.0.1:7787":   true,
+		"unix:/run/secretbroker.sock":     true,
+		"unix:///run/secretbroker.sock":   true,
+		"unix-abstract:secretbroker":      true,
+		"192.0.2.1:7787":                  false,
+		"[2001:db8::1]:7787":              false,
+		"broker.example.com:7787":         false,
+		"localhost.example.com:7787":      false,
+		"dns://192.0.2.53/localhost:7787": false,
+		"0.0.0.0:7787":                    false,
 	} {
 		if got := localTarget(addr); got != want {
 			t.Errorf("localTarget(%q) = %v, want %v", addr, got, want)

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/secretbroker/secretbroker/internal/datadir"
 	"github.com/secretbroker/secretbroker/naming"
 	"github.com/secretbroker/secretbroker/policy"
 	"github.com/secretbroker/secretbroker/providers/aws"
@@ -426,26 +426,9 @@ func SplitListen(s string) (network, addr string, err error) {
 	return "tcp", s, nil
 }
 
-// DefaultDataDir returns the user's state directory for secretbroker:
-// $XDG_STATE_HOME/secretbroker, ~/.local/state/secretbroker on Linux, or the
-// user's configuration directory elsewhere.
-func DefaultDataDir() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "secretbroker"), nil
-	}
-	if runtime.GOOS == "linux" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("finding the data directory: %w (pass -data-dir)", err)
-		}
-		return filepath.Join(home, ".local", "state", "secretbroker"), nil
-	}
-	d, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("finding the data directory: %w (pass -data-dir)", err)
-	}
-	return filepath.Join(d, "secretbroker"), nil
-}
+// DefaultDataDir returns the user's state directory for secretbroker (see
+// package datadir: the CLI finds the local admin token by the same rule).
+func DefaultDataDir() (string, error) { return datadir.Default(datadir.OS()) }
 
 // InDir resolves a relative path against dir; "" stays "".
 func InDir(dir, path string) string {
