@@ -115,12 +115,13 @@ func (d *daemon) setServing(ready bool) {
 }
 
 // readyz answers 200 when ready, 503 otherwise, with the state of each
-// provider and of the audit trail as JSON (codes, never inner error text).
+// provider and of the audit trail as JSON: codes only. It needs no
+// credentials, so not even a provider's caller-safe reason (which may name
+// a mount or a Safe) is shown; the log has the details.
 func (d *daemon) readyz(w http.ResponseWriter, r *http.Request) {
 	type prov struct {
-		Ready  bool   `json:"ready"`
-		Code   string `json:"code"`
-		Reason string `json:"reason,omitempty"`
+		Ready bool   `json:"ready"`
+		Code  string `json:"code"`
 	}
 	out := struct {
 		Ready     bool            `json:"ready"`
@@ -133,7 +134,7 @@ func (d *daemon) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	d.provMu.Lock()
 	for name, err := range d.provState {
-		out.Providers[name] = prov{Ready: d.provReady[name], Code: providers.CodeOf(err).String(), Reason: providers.ReasonOf(err)}
+		out.Providers[name] = prov{Ready: d.provReady[name], Code: providers.CodeOf(err).String()}
 	}
 	d.provMu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
