@@ -204,8 +204,6 @@ func (l *Log) Write(e *Entry) error {
 	return err
 }
 
-// Record is Write, so that a *Log is a broker.Auditor.
-func (l *Log) Record(e *Entry) error { return l.Write(e) }
 
 // writeLine chains body as line seq and writes it with one write call. It
 // returns the line, which reuses body's memory. l.mu is held.
