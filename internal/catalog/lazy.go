@@ -19,9 +19,11 @@ type lazy struct {
 	build      func(ctx context.Context) (providers.Provider, error)
 	log        *slog.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	settled chan struct{} // closed when the first build has succeeded or failed
+	settle  sync.Once
 
 	mu      sync.RWMutex
 	driver  providers.Provider
@@ -31,13 +33,15 @@ type lazy struct {
 // newLazy starts building the driver at once, in the background.
 func newLazy(name, kind string, writable bool, build func(context.Context) (providers.Provider, error), log *slog.Logger) *lazy {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &lazy{name: name, kind: kind, writable: writable, build: build, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	l := &lazy{name: name, kind: kind, writable: writable, build: build, log: log, ctx: ctx, cancel: cancel,
+		done: make(chan struct{}), settled: make(chan struct{})}
 	go l.run()
 	return l
 }
 
 func (l *lazy) run() {
 	defer close(l.done)
+	defer l.settle.Do(func() { close(l.settled) })
 	delay := 500 * time.Millisecond
 	for {
 		p, err := l.build(l.ctx)
@@ -48,12 +52,14 @@ func (l *lazy) run() {
 			if l.ctx.Err() != nil { // closed while building
 				_ = p.Close()
 			}
+			l.settle.Do(func() { close(l.settled) })
 			l.log.Info("provider ready", "provider", l.name, "kind", l.kind)
 			return
 		}
 		l.mu.Lock()
 		l.lastErr = err
 		l.mu.Unlock()
+		l.settle.Do(func() { close(l.settled) })
 		l.log.Error("provider could not start; retrying", "provider", l.name, "kind", l.kind, "error", err, "retry_in", delay)
 		select {
 		case <-l.ctx.Done():
@@ -64,23 +70,16 @@ func (l *lazy) run() {
 	}
 }
 
-// wait waits until the driver is built or its first build failed, or ctx
-// ends; it reports whether the driver is ready.
+// wait waits until the first build has succeeded or failed, or ctx ends;
+// it reports whether the driver is ready.
 func (l *lazy) wait(ctx context.Context) bool {
-	for {
-		l.mu.RLock()
-		ready, failed := l.driver != nil, l.lastErr != nil
-		l.mu.RUnlock()
-		if ready || failed {
-			return ready
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-l.done:
-		case <-time.After(20 * time.Millisecond):
-		}
+	select {
+	case <-l.settled:
+	case <-ctx.Done():
 	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.driver != nil
 }
 
 // get returns the driver. While the first build is still running it waits
