@@ -29,25 +29,46 @@ type call struct {
 	why       string // the vault's Reason, built once
 }
 
+// ask is what a request asks, as begin checks it.
+type ask struct {
+	op   auth.Operation
+	verb string // "get credential", for messages
+	req  Request
+	// action is what the policy decides; nil derives it from op and req.
+	action *auth.Action
+	// subject names what was asked in messages; "" derives it from req.
+	subject string
+	// credential names req.Credential in validation messages; "" is
+	// "credential".
+	credential string
+}
+
 // begin authenticates (from the context), validates and authorizes a
-// request, in that order, before any name is computed. A nil error means the
-// request may go on.
+// request, in that order, before any name is computed. A nil error means
+// the request may go on.
 func (b *Broker) begin(ctx context.Context, op auth.Operation, verb string, req Request) (*call, error) {
-	c := &call{op: op, verb: verb, req: req, start: b.now(), purpose: auth.PurposeFromContext(ctx)}
+	return b.start(ctx, ask{op: op, verb: verb, req: req})
+}
+
+// start is begin for requests that say their action and words themselves
+// (a CCP object read).
+func (b *Broker) start(ctx context.Context, q ask) (*call, error) {
+	c := &call{op: q.op, verb: q.verb, req: q.req, subject: q.subject, start: b.now(), purpose: auth.PurposeFromContext(ctx)}
 	p, ok := auth.FromContext(ctx)
 	if !ok {
 		return c, c.fail(providers.PermissionDenied, nil, "no authenticated caller")
 	}
 	c.principal = p
-	if err := req.validate(); err != nil {
+	label := q.credential
+	if label == "" {
+		label = "credential"
+	}
+	if err := q.req.validate(label); err != nil {
 		return c, c.fail(providers.InvalidArgument, err, "%s", err)
 	}
-	a := auth.Action{Op: op, Locker: req.Locker, Username: req.Username}
-	if req.AutoLogin {
-		a.Locker = ""
-		if op != auth.OpAutoLogin {
-			a.Locker = auth.AutoLoginLocker
-		}
+	a := actionOf(q.op, q.req)
+	if q.action != nil {
+		a = *q.action
 	}
 	c.decision = b.authz.Authorize(ctx, p, a)
 	c.decided = true
@@ -60,6 +81,18 @@ func (b *Broker) begin(ctx context.Context, op auth.Operation, verb string, req 
 		return c, b.denied(c, p, a)
 	}
 	return c, nil
+}
+
+// actionOf is the action a request asks the policy for.
+func actionOf(op auth.Operation, req Request) auth.Action {
+	a := auth.Action{Op: op, Locker: req.Locker, Username: req.Username}
+	if req.AutoLogin {
+		a.Locker = ""
+		if op != auth.OpAutoLogin {
+			a.Locker = auth.AutoLoginLocker
+		}
+	}
+	return a
 }
 
 // denied words a refusal. To a caller that may not use a locker at all,

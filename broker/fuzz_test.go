@@ -15,7 +15,7 @@ func FuzzRequestValidate(f *testing.F) {
 	f.Add("a\x00b", "c\xff", "\u2028", "")
 	f.Fuzz(func(t *testing.T, locker, credential, username, attr string) {
 		req := Request{Locker: locker, Credential: credential, Username: username, Attributes: []string{attr}}
-		err := req.validate()
+		err := req.validate("credential")
 		if err == nil {
 			for _, v := range []string{locker, credential, username, attr} {
 				if !utf8.ValidString(v) {
@@ -40,7 +40,7 @@ func BenchmarkRequestValidate(b *testing.B) {
 	req := Request{Locker: "finance", Credential: "erp", Username: `ABCD\user123`, Attributes: []string{"password"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := req.validate(); err != nil {
+		if err := req.validate("credential"); err != nil {
 			b.Fatal(err)
 		}
 	}

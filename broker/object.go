@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/secretbroker/secretbroker/auth"
 	"github.com/secretbroker/secretbroker/naming"
@@ -47,11 +45,11 @@ type ObjectRequest struct {
 // the credential, with no username, and each secret tried with scope
 // OBJECT.
 func (b *Broker) GetObject(ctx context.Context, req ObjectRequest) (*Result, error) {
-	c, err := b.begin(ctx, auth.OpCredential, "get",
-		Request{Locker: req.Locker, Credential: req.Object, Username: req.Object, Attributes: req.Attributes, Fresh: req.Fresh})
-	c.req.Username = ""
-	c.subject = fmt.Sprintf("object %s in locker %s", naming.Quote(req.Object), naming.Quote(req.Locker))
-	reword(c, err, req.Object)
+	c, err := b.start(ctx, ask{op: auth.OpCredential, verb: "get",
+		req:        Request{Locker: req.Locker, Credential: req.Object, Attributes: req.Attributes, Fresh: req.Fresh},
+		action:     &auth.Action{Op: auth.OpCredential, Locker: req.Locker, Username: req.Object},
+		subject:    fmt.Sprintf("object %s in locker %s", naming.Quote(req.Object), naming.Quote(req.Locker)),
+		credential: "object"})
 	var res *Result
 	if err == nil {
 		res, err = b.readObject(ctx, c, req.Object)
@@ -60,21 +58,6 @@ func (b *Broker) GetObject(ctx context.Context, req ObjectRequest) (*Result, err
 		return nil, err
 	}
 	return res, nil
-}
-
-// reword makes an error of begin speak of the object: the call's subject,
-// and "object" where validate said "credential".
-func reword(c *call, err error, object string) {
-	var e *Error
-	if !errors.As(err, &e) {
-		return
-	}
-	e.Subject = c.subject
-	if e.Code == providers.InvalidArgument && !c.decided {
-		if ferr := field("object", object, MaxCredential); ferr != nil {
-			e.Reason = ferr.Error()
-		}
-	}
 }
 
 func (b *Broker) readObject(ctx context.Context, c *call, object string) (*Result, error) {
@@ -88,28 +71,13 @@ func (b *Broker) readObject(ctx context.Context, c *call, object string) (*Resul
 	if err := naming.ValidateComponent("object", object); err != nil {
 		return nil, c.fail(providers.InvalidArgument, err, "%s", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	var last error
-	for pi := range lk.places {
+	return b.walk(ctx, c, lk, nil, func(pi int) ([]Candidate, error) {
 		cand, err := objectCandidate(lk, pi, object)
 		if err != nil {
-			return nil, c.fail(providers.InvalidArgument, err, "%s", err)
+			return nil, err
 		}
-		c.tried = append(c.tried, cand)
-		var s *providers.Secret
-		s, last = lk.places[pi].provider.Provider.Get(ctx, cand.ref(c.reason(), c.req.Fresh))
-		code := providers.CodeOf(last)
-		if code == providers.OK {
-			return b.serve(c, cand, s, nil)
-		}
-		if pi+1 < len(lk.places) && ctx.Err() == nil && failover(code, lk.FailoverOnNotFound) {
-			b.log.LogAttrs(ctx, slog.LevelDebug, "failing over", slog.String("locker", lk.Name), slog.String("from", lk.places[pi].Provider), slog.String("code", code.String()))
-			continue
-		}
-		return nil, c.fail(code, last, "%s", reasonFor(code, last))
-	}
-	return nil, c.fail(providers.Internal, last, "no place answered")
+		return []Candidate{cand}, nil
+	})
 }
 
 // objectCandidate computes the name of an object in one place of a locker:
@@ -141,9 +109,9 @@ func (b *Broker) GetAutoLoginObject(ctx context.Context, logical string, fresh b
 			return b.GetAutoLogin(ctx, Request{Username: u, Fresh: fresh})
 		}
 	}
-	c, err := b.begin(ctx, auth.OpAutoLogin, "get auto-login", Request{AutoLogin: true, Credential: logical, Fresh: fresh})
-	c.subject = "object " + naming.Quote(logical)
-	reword(c, err, logical)
+	c, err := b.start(ctx, ask{op: auth.OpAutoLogin, verb: "get auto-login",
+		req:     Request{AutoLogin: true, Credential: logical, Fresh: fresh},
+		subject: "object " + naming.Quote(logical), credential: "object"})
 	if err == nil {
 		if b.autoLogin == nil {
 			err = c.fail(providers.FailedPrecondition, nil, "auto-login is not configured (add an autologin section to the configuration)")

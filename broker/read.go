@@ -99,25 +99,35 @@ func (b *Broker) readLocker(ctx context.Context, c *call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b.walk(ctx, c, lk, lk.template, func(pi int) ([]Candidate, error) {
+		return placeCandidates(lk, pi, c.req.Credential, c.req.Username)
+	})
+}
+
+// walk reads a locker's places in order: in each, the candidates that
+// cands gives, falling back to the next only on NotFound; a place that
+// fails with a code that lets the next answer (see failover) hands over to
+// the next place. tmpl, when set, builds the login name.
+func (b *Broker) walk(ctx context.Context, c *call, lk *locker, tmpl *naming.Template, cands func(place int) ([]Candidate, error)) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	var last error
 	for pi := range lk.places {
-		cands, err := placeCandidates(lk, pi, c.req.Credential, c.req.Username)
+		cs, err := cands(pi)
 		if err != nil {
 			return nil, c.fail(providers.InvalidArgument, err, "%s", err)
 		}
 		p := lk.places[pi].provider.Provider
 		var code providers.Code
-		for i, cand := range cands {
+		for i, cand := range cs {
 			c.tried = append(c.tried, cand)
 			var s *providers.Secret
 			s, last = p.Get(ctx, cand.ref(c.reason(), c.req.Fresh))
 			code = providers.CodeOf(last)
 			if code == providers.OK {
-				return b.serve(c, cand, s, lk.template)
+				return b.serve(c, cand, s, tmpl)
 			}
-			if code == providers.NotFound && i+1 < len(cands) {
+			if code == providers.NotFound && i+1 < len(cs) {
 				continue
 			}
 			break

@@ -52,11 +52,11 @@ type Request struct {
 
 // validate checks the request's shape: lengths first, then encoding and
 // control characters. It never echoes more than a short prefix.
-func (r *Request) validate() error {
+func (r *Request) validate(credentialLabel string) error {
 	if err := field("locker", r.Locker, MaxLocker); err != nil {
 		return err
 	}
-	if err := field("credential", r.Credential, MaxCredential); err != nil {
+	if err := field(credentialLabel, r.Credential, MaxCredential); err != nil {
 		return err
 	}
 	if err := field("username", r.Username, MaxUsername); err != nil {
