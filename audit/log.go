@@ -204,7 +204,6 @@ func (l *Log) Write(e *Entry) error {
 	return err
 }
 
-
 // writeLine chains body as line seq and writes it with one write call. It
 // returns the line, which reuses body's memory. l.mu is held.
 func (l *Log) writeLine(body []byte, seq uint64) ([]byte, error) {
